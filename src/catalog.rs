@@ -1,0 +1,326 @@
+//! The merged catalog: an immutable snapshot of every ready upstream's
+//! tools, prompts and resources, with the indexes that route calls.
+//!
+//! Snapshots are built from scratch (a pure function of the upstream
+//! listings), swapped in behind an atomic pointer by the pool, and read
+//! without locks. Building one pre-serialises every exposed definition so
+//! that `tools/list` is a concatenation, not a serialisation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// What one upstream currently offers, as fetched from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// The capabilities the upstream declared (discover or initialize).
+    pub capabilities: Value,
+    pub tools: Vec<Value>,
+    pub prompts: Vec<Value>,
+    pub resources: Vec<Value>,
+    pub resource_templates: Vec<Value>,
+}
+
+/// The input for one upstream: its identity and, when it is ready, its listing.
+#[derive(Debug, Clone)]
+pub struct ServerInput {
+    pub name: Arc<str>,
+    pub prefix: Arc<str>,
+    pub listing: Option<Arc<Listing>>,
+}
+
+/// One exposed item (tool or prompt) and where it goes.
+#[derive(Debug)]
+pub struct Entry {
+    /// Index into [`Catalog::servers`].
+    pub server: usize,
+    /// The name the upstream knows.
+    pub original: Arc<str>,
+    /// The definition as exposed on the aggregated endpoint (prefixed name),
+    /// already serialised.
+    pub exposed_json: Box<str>,
+    /// The definition as the upstream gave it, serialised, for
+    /// `/servers/{name}/mcp`.
+    pub original_json: Box<str>,
+}
+
+/// One server's part of the snapshot.
+#[derive(Debug)]
+pub struct Server {
+    pub name: Arc<str>,
+    pub prefix: Arc<str>,
+    /// `None` while the upstream is not ready: its items are absent.
+    pub listing: Option<Arc<Listing>>,
+    /// Ranges into the catalog's entry vectors.
+    tools: std::ops::Range<usize>,
+    prompts: std::ops::Range<usize>,
+}
+
+/// Which lists differ between two snapshots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
+impl Changes {
+    pub fn any(self) -> bool {
+        self.tools || self.prompts || self.resources
+    }
+}
+
+/// What a list request covers: everything, or one server unprefixed.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    Aggregate,
+    Server(&'a Server),
+}
+
+/// A page of serialised definitions and the cursor of the next page.
+pub struct Page<'a> {
+    pub items: Vec<&'a str>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Servers in name order: the order of every merged list.
+    pub servers: Vec<Server>,
+    server_index: HashMap<Arc<str>, usize>,
+    tools: Vec<Entry>,
+    tool_index: HashMap<Box<str>, usize>,
+    prompts: Vec<Entry>,
+    prompt_index: HashMap<Box<str>, usize>,
+    /// Resource URI → server; the first server (in name order) wins a
+    /// collision, which is reported in `collisions`.
+    resource_index: HashMap<String, usize>,
+    /// Human-readable problems found while building (URI collisions).
+    pub collisions: Vec<String>,
+}
+
+/// Largest page of a merged list; clients follow `nextCursor` for the rest.
+pub const PAGE_SIZE: usize = 1000;
+
+impl Catalog {
+    pub fn build(mut inputs: Vec<ServerInput>) -> Catalog {
+        inputs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut catalog = Catalog::default();
+        for (server_idx, input) in inputs.into_iter().enumerate() {
+            let tools_start = catalog.tools.len();
+            let prompts_start = catalog.prompts.len();
+            if let Some(listing) = &input.listing {
+                add_named(
+                    &mut catalog.tools,
+                    &mut catalog.tool_index,
+                    &listing.tools,
+                    server_idx,
+                    &input.prefix,
+                );
+                add_named(
+                    &mut catalog.prompts,
+                    &mut catalog.prompt_index,
+                    &listing.prompts,
+                    server_idx,
+                    &input.prefix,
+                );
+                for resource in &listing.resources {
+                    let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    if let Some(&first) = catalog.resource_index.get(uri) {
+                        let first: &Server = &catalog.servers[first];
+                        catalog.collisions.push(format!(
+                            "resource {uri} is served by both {} and {}; {} keeps it",
+                            first.name, input.name, first.name
+                        ));
+                    } else {
+                        catalog.resource_index.insert(uri.to_string(), server_idx);
+                    }
+                }
+            }
+            catalog.server_index.insert(input.name.clone(), server_idx);
+            catalog.servers.push(Server {
+                name: input.name,
+                prefix: input.prefix,
+                listing: input.listing,
+                tools: tools_start..catalog.tools.len(),
+                prompts: prompts_start..catalog.prompts.len(),
+            });
+        }
+        catalog
+    }
+
+    pub fn server(&self, name: &str) -> Option<&Server> {
+        self.server_index.get(name).map(|&i| &self.servers[i])
+    }
+
+    /// Routes an exposed tool name: one hash lookup, whatever the size.
+    pub fn tool(&self, exposed: &str) -> Option<(&Server, &Entry)> {
+        let entry = &self.tools[*self.tool_index.get(exposed)?];
+        Some((&self.servers[entry.server], entry))
+    }
+
+    pub fn prompt(&self, exposed: &str) -> Option<(&Server, &Entry)> {
+        let entry = &self.prompts[*self.prompt_index.get(exposed)?];
+        Some((&self.servers[entry.server], entry))
+    }
+
+    /// The server for a resource URI: an exact listed URI first, then the
+    /// longest literal prefix of a resource template.
+    pub fn resource_server(&self, uri: &str) -> Option<&Server> {
+        if let Some(&i) = self.resource_index.get(uri) {
+            return Some(&self.servers[i]);
+        }
+        let mut best: Option<(usize, &Server)> = None;
+        for server in &self.servers {
+            let Some(listing) = &server.listing else {
+                continue;
+            };
+            for template in &listing.resource_templates {
+                let Some(pattern) = template.get("uriTemplate").and_then(Value::as_str) else {
+                    continue;
+                };
+                let literal = &pattern[..pattern.find('{').unwrap_or(pattern.len())];
+                if uri.starts_with(literal) && best.is_none_or(|(len, _)| literal.len() > len) {
+                    best = Some((literal.len(), server));
+                }
+            }
+        }
+        best.map(|(_, server)| server)
+    }
+
+    pub fn tools_page<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        cursor: Option<&str>,
+    ) -> Result<Page<'a>, BadCursor> {
+        self.page(&self.tools, scope, |s| s.tools.clone(), cursor)
+    }
+
+    pub fn prompts_page<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        cursor: Option<&str>,
+    ) -> Result<Page<'a>, BadCursor> {
+        self.page(&self.prompts, scope, |s| s.prompts.clone(), cursor)
+    }
+
+    /// Resources and templates are not renamed: the merged list is the
+    /// concatenation in server order (one page; upstream lists are small).
+    pub fn resources<'a>(&'a self, scope: Scope<'a>, templates: bool) -> Vec<&'a Value> {
+        let pick = move |listing: &'a Listing| -> std::slice::Iter<'a, Value> {
+            if templates {
+                listing.resource_templates.iter()
+            } else {
+                listing.resources.iter()
+            }
+        };
+        match scope {
+            Scope::Server(server) => server
+                .listing
+                .as_deref()
+                .map(|l| pick(l).collect())
+                .unwrap_or_default(),
+            Scope::Aggregate => self
+                .servers
+                .iter()
+                .filter_map(|s| s.listing.as_deref())
+                .flat_map(pick)
+                .collect(),
+        }
+    }
+
+    /// Pages by position in the (deterministic) merged order. The cursor
+    /// names the offset; a cursor from an older snapshot still pages
+    /// forward, which at worst repeats or skips items around a change that
+    /// `list_changed` announces anyway.
+    fn page<'a>(
+        &'a self,
+        entries: &'a [Entry],
+        scope: Scope<'a>,
+        range_of: impl Fn(&Server) -> std::ops::Range<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Page<'a>, BadCursor> {
+        let (range, exposed) = match scope {
+            Scope::Aggregate => (0..entries.len(), true),
+            Scope::Server(server) => (range_of(server), false),
+        };
+        let offset = match cursor {
+            None => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| BadCursor)?,
+        };
+        if offset > range.len() {
+            return Err(BadCursor);
+        }
+        let start = range.start + offset;
+        let end = (start + PAGE_SIZE).min(range.end);
+        let items = entries[start..end]
+            .iter()
+            .map(|e| {
+                if exposed {
+                    &*e.exposed_json
+                } else {
+                    &*e.original_json
+                }
+            })
+            .collect();
+        let next_cursor = (end < range.end).then(|| (end - range.start).to_string());
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Compares two snapshots list by list, on what a client would see.
+    pub fn diff(&self, newer: &Catalog) -> Changes {
+        fn exposed(entries: &[Entry]) -> impl Iterator<Item = &str> {
+            entries.iter().map(|e| &*e.exposed_json)
+        }
+        let resources_differ = self.resources(Scope::Aggregate, false)
+            != newer.resources(Scope::Aggregate, false)
+            || self.resources(Scope::Aggregate, true) != newer.resources(Scope::Aggregate, true);
+        Changes {
+            tools: !exposed(&self.tools).eq(exposed(&newer.tools)),
+            prompts: !exposed(&self.prompts).eq(exposed(&newer.prompts)),
+            resources: resources_differ,
+        }
+    }
+
+    pub fn tool_count(&self) -> usize {
+        self.tools.len()
+    }
+}
+
+/// A `cursor` the gateway did not issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadCursor;
+
+/// Adds a server's named items in name order, prefixed.
+fn add_named(
+    entries: &mut Vec<Entry>,
+    index: &mut HashMap<Box<str>, usize>,
+    items: &[Value],
+    server: usize,
+    prefix: &str,
+) {
+    let mut named: Vec<(&str, &Value)> = items
+        .iter()
+        .filter_map(|item| Some((item.get("name")?.as_str()?, item)))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    named.dedup_by(|a, b| a.0 == b.0);
+    for (name, item) in named {
+        let exposed_name = format!("{prefix}{name}");
+        let mut exposed = item.clone();
+        exposed["name"] = Value::String(exposed_name.clone());
+        index.insert(exposed_name.into_boxed_str(), entries.len());
+        entries.push(Entry {
+            server,
+            original: Arc::from(name),
+            exposed_json: exposed.to_string().into_boxed_str(),
+            original_json: item.to_string().into_boxed_str(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

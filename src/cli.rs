@@ -1,0 +1,114 @@
+//! The command line: `serve` and `check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::{self, Config};
+use crate::front::{Front, sessions::Sessions};
+use crate::pool::Pool;
+use crate::server::{self, Edge};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "One MCP endpoint in front of many MCP servers")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway (the embedded default config unless --config is given).
+    Serve {
+        /// YAML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the file's `listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a config file without serving.
+    CheckConfig { file: PathBuf },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "switchboard=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let config = config::load(&file, &config::process_env)?;
+            println!(
+                "{}: ok ({} upstream{})",
+                file.display(),
+                config.upstreams.len(),
+                if config.upstreams.len() == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        Command::Serve { config: path, listen } => {
+            let mut config = match &path {
+                Some(path) => config::load(path, &config::process_env)?,
+                None => config::parse(
+                    config::EMBEDDED_DEFAULT,
+                    config::EMBEDDED_DEFAULT_NAME,
+                    &config::process_env,
+                )?,
+            };
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let pool = Pool::new();
+    pool.apply(config.upstreams.clone()).await;
+    let edge = Arc::new(Edge {
+        front: Front {
+            pool: pool.clone(),
+            sessions: Sessions::default(),
+            max_body_bytes: config.max_body_bytes,
+        },
+        allowed_origins: config.allowed_origins.clone(),
+        loopback_only: address.ip().is_loopback(),
+    });
+    // Scripts and tests read this line to find the port.
+    println!("switchboard listening on http://{address}/mcp");
+    tracing::info!(%address, upstreams = config.upstreams.len(), "serving");
+    server::run(listener, edge, shutdown_signal()).await;
+    tracing::info!("shutting down");
+    pool.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,346 @@
+//! Configuration: the YAML file as written (`Raw*`) and the validated form
+//! the rest of the gateway uses. Every error names the file, the key and,
+//! where the parser knows it, the line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// Default per-call timeout toward an upstream when the file names none.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default listen address: loopback, so an unauthenticated gateway is never
+/// exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Upstreams in file order; names and prefixes are unique.
+    pub upstreams: Vec<UpstreamSpec>,
+    /// Browser origins allowed to call the gateway (besides loopback ones).
+    pub allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// One upstream MCP server as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub prefix: String,
+    pub transport: TransportSpec,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportSpec {
+    /// Streamable HTTP, either protocol era. Headers are sent on every
+    /// request (credentials toward this upstream, never the client's).
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+    /// A child process speaking newline-delimited JSON-RPC on stdio.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+}
+
+impl TransportSpec {
+    /// Where the upstream lives, for logs and status (never contains headers).
+    pub fn target(&self) -> String {
+        match self {
+            TransportSpec::Http { url, .. } => url.clone(),
+            TransportSpec::Stdio { command, args, .. } => {
+                std::iter::once(command.as_str())
+                    .chain(args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        }
+    }
+}
+
+/// A configuration error, already phrased for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    upstreams: Vec<RawUpstream>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawUpstream {
+    name: Spanned<String>,
+    url: Option<Spanned<String>>,
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// Reads and validates a config file. `env` resolves `${VAR}` references,
+/// injected so tests never touch the process environment.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &file, env)
+}
+
+/// Validates config text; `file` is only used in error messages.
+pub fn parse(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let error = |message: String| ConfigError {
+        file: file.to_string(),
+        message,
+    };
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
+
+    let listen = match &raw.listen {
+        None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+        Some(spanned) => spanned.value.parse().map_err(|_| {
+            error(format!(
+                "line {}: listen: {:?} is not an address like 127.0.0.1:8080",
+                spanned.referenced.line(),
+                spanned.value
+            ))
+        })?,
+    };
+
+    let mut upstreams = Vec::with_capacity(raw.upstreams.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut prefixes: HashMap<String, usize> = HashMap::new();
+    for (index, entry) in raw.upstreams.into_iter().enumerate() {
+        let key = |field: &str, line: u64| format!("line {line}: upstreams[{index}].{field}");
+        let name_line = entry.name.referenced.line();
+        let name = entry.name.value;
+        if !valid_name(&name) {
+            return Err(error(format!(
+                "{}: {name:?} must match [a-z0-9][a-z0-9_-]*",
+                key("name", name_line)
+            )));
+        }
+        if let Some(first) = names.insert(name.clone(), index) {
+            return Err(error(format!(
+                "{}: duplicate name {name:?} (also upstreams[{first}])",
+                key("name", name_line)
+            )));
+        }
+
+        let (prefix, prefix_line) = match entry.prefix {
+            Some(p) => (p.value, p.referenced.line()),
+            None => (format!("{name}_"), name_line),
+        };
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(error(format!(
+                "{}: {prefix:?} must be non-empty printable ASCII",
+                key("prefix", prefix_line)
+            )));
+        }
+        if let Some(first) = prefixes.insert(prefix.clone(), index) {
+            return Err(error(format!(
+                "{}: duplicate prefix {prefix:?} (also upstreams[{first}])",
+                key("prefix", prefix_line)
+            )));
+        }
+
+        let timeout = match entry.timeout {
+            None => DEFAULT_CALL_TIMEOUT,
+            Some(t) => parse_duration(&t.value).ok_or_else(|| {
+                error(format!(
+                    "{}: {:?} is not a duration like 30s, 500ms or 2m",
+                    key("timeout", t.referenced.line()),
+                    t.value
+                ))
+            })?,
+        };
+
+        let transport = match (entry.url, entry.command) {
+            (Some(_), Some(_)) => {
+                return Err(error(format!(
+                    "{}: set either url or command, not both",
+                    key("url", name_line)
+                )));
+            }
+            (None, None) => {
+                return Err(error(format!(
+                    "{}: missing url (Streamable HTTP) or command (stdio)",
+                    key("url", name_line)
+                )));
+            }
+            (Some(url), None) => {
+                let line = url.referenced.line();
+                let url = url.value;
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.parse::<http::Uri>().is_err()
+                {
+                    return Err(error(format!(
+                        "{}: {url:?} is not an http:// or https:// URL",
+                        key("url", line)
+                    )));
+                }
+                if !entry.args.is_empty() || !entry.env.is_empty() {
+                    return Err(error(format!(
+                        "{}: args and env apply to command upstreams only",
+                        key("args", name_line)
+                    )));
+                }
+                let mut headers = Vec::with_capacity(entry.headers.len());
+                for (header, value) in entry.headers {
+                    let resolved = expand_env(&value, env).map_err(|var| {
+                        error(format!(
+                            "{}: environment variable {var} is not set",
+                            key(&format!("headers.{header}"), name_line)
+                        ))
+                    })?;
+                    if http::HeaderName::from_bytes(header.as_bytes()).is_err()
+                        || http::HeaderValue::from_str(&resolved).is_err()
+                    {
+                        // The value may be a credential: never echo it.
+                        return Err(error(format!(
+                            "{}: not a valid HTTP header name or value",
+                            key(&format!("headers.{header}"), name_line)
+                        )));
+                    }
+                    headers.push((header, resolved));
+                }
+                TransportSpec::Http { url, headers }
+            }
+            (None, Some(command)) => {
+                if command.trim().is_empty() {
+                    return Err(error(format!(
+                        "{}: command is empty",
+                        key("command", name_line)
+                    )));
+                }
+                if !entry.headers.is_empty() {
+                    return Err(error(format!(
+                        "{}: headers apply to url upstreams only",
+                        key("headers", name_line)
+                    )));
+                }
+                let mut resolved_env = BTreeMap::new();
+                for (var, value) in entry.env {
+                    let value = expand_env(&value, env).map_err(|missing| {
+                        error(format!(
+                            "{}: environment variable {missing} is not set",
+                            key(&format!("env.{var}"), name_line)
+                        ))
+                    })?;
+                    resolved_env.insert(var, value);
+                }
+                TransportSpec::Stdio {
+                    command,
+                    args: entry.args,
+                    env: resolved_env,
+                }
+            }
+        };
+
+        upstreams.push(UpstreamSpec {
+            name,
+            prefix,
+            transport,
+            timeout,
+        });
+    }
+
+    Ok(Config {
+        listen,
+        upstreams,
+        allowed_origins: raw.allowed_origins,
+        max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024),
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Replaces each `${VAR}` with its value; the error names the missing variable.
+fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let var = &after[..end];
+        out.push_str(&env(var).ok_or_else(|| var.to_string())?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(number)),
+        "s" => Some(Duration::from_secs(number)),
+        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        _ => None,
+    }
+}
+
+/// The process environment, for production callers.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// The embedded default configuration: what `switchboard serve` runs
+/// without `--config`. Its upstreams start by themselves (stdio children
+/// fetched from the npm registry), so a fresh machine needs no cluster.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default-config.yaml");
+pub const EMBEDDED_DEFAULT_NAME: &str = "<embedded default config>";
+
+#[cfg(test)]
+mod tests;

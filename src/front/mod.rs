@@ -1,0 +1,388 @@
+//! The protocol front: turns an HTTP request on an MCP endpoint into a
+//! routed message. It decides the client's era (an `initialize` or a
+//! session id means 2025; `MCP-Protocol-Version: 2026-07-28` means
+//! stateless), validates what that era requires, and shapes the response
+//! (JSON, event stream, 202) as the transport specifies.
+
+pub mod modern;
+pub mod sessions;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{self, Message, RpcError};
+use crate::pool::Pool;
+use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
+use crate::router::{self, Client, Outcome};
+use crate::sse;
+use sessions::{ClientSession, Sessions};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// Interval of keep-alive comments on long-lived streams.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub struct Front {
+    pub pool: Arc<Pool>,
+    pub sessions: Sessions,
+    pub max_body_bytes: usize,
+}
+
+/// A refusal before routing: the HTTP status and the JSON-RPC error.
+pub struct Rejection {
+    pub status: StatusCode,
+    pub error: RpcError,
+    pub id: Option<Value>,
+}
+
+impl Rejection {
+    pub fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Rejection {
+        Rejection {
+            status,
+            error: RpcError::new(code, message),
+            id: None,
+        }
+    }
+
+    fn with_id(mut self, id: Option<&Value>) -> Rejection {
+        self.id = id.cloned();
+        self
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        json_response(
+            self.status,
+            Bytes::from(self.error.response(self.id.as_ref()).to_string()),
+        )
+    }
+}
+
+impl Front {
+    /// Serves one request on `/mcp` (`scope` None) or `/servers/{name}/mcp`.
+    pub async fn serve(
+        &self,
+        request: hyper::Request<Incoming>,
+        scope: Option<&str>,
+    ) -> Response<Body> {
+        let result = match *request.method() {
+            Method::POST => self.post(request, scope).await,
+            Method::GET => self.get(request.headers(), scope),
+            Method::DELETE => self.delete(request.headers(), scope).await,
+            _ => {
+                let mut response = Rejection::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    jsonrpc::INVALID_REQUEST,
+                    "use POST (or GET/DELETE with a 2025-era session)",
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+                Ok(response)
+            }
+        };
+        result.unwrap_or_else(Rejection::into_response)
+    }
+
+    async fn post(
+        &self,
+        request: hyper::Request<Incoming>,
+        scope: Option<&str>,
+    ) -> Result<Response<Body>, Rejection> {
+        let headers = request.headers();
+        if !content_type_is_json(headers) {
+            return Err(Rejection::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                jsonrpc::INVALID_REQUEST,
+                "Content-Type must be application/json",
+            ));
+        }
+        if !accepts(headers, "application/json") || !accepts(headers, "text/event-stream") {
+            return Err(Rejection::new(
+                StatusCode::NOT_ACCEPTABLE,
+                jsonrpc::INVALID_REQUEST,
+                "Accept must list both application/json and text/event-stream",
+            ));
+        }
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    return Err(Rejection::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        jsonrpc::INVALID_REQUEST,
+                        format!("request body exceeds {} bytes", self.max_body_bytes),
+                    ));
+                }
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    jsonrpc::PARSE_ERROR,
+                    "request body could not be read",
+                ));
+            }
+        };
+        let message = Message::parse(&body)
+            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+        let headers = &parts.headers;
+        let request_id = match &message {
+            Message::Request { id, .. } => Some(id.clone()),
+            _ => None,
+        };
+
+        if message.method() == Some("initialize") {
+            return self.initialize(&message, scope).map_err(|r| r.with_id(request_id.as_ref()));
+        }
+
+        let header_version = headers
+            .get(HEADER_PROTOCOL_VERSION)
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let session_id = headers.get(HEADER_SESSION_ID);
+        let modern = match header_version.as_deref() {
+            Some(protocol::MODERN) => true,
+            Some(v) if protocol::is_legacy(v) => false,
+            Some(other) => {
+                return Err(unsupported_version(other).with_id(request_id.as_ref()));
+            }
+            // No header: a session means a 2025-03-26 client; modern `_meta`
+            // without the header is a malformed modern request.
+            None => session_id.is_none() && modern::meta_version(&message).is_some(),
+        };
+
+        let client = if modern {
+            modern::validate(headers, &message).map_err(|r| r.with_id(request_id.as_ref()))?;
+            Client::Modern
+        } else {
+            let session = self
+                .session(headers, scope)
+                .map_err(|r| r.with_id(request_id.as_ref()))?;
+            if let Some(version) = header_version.as_deref() {
+                if version != session.version {
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        jsonrpc::INVALID_REQUEST,
+                        format!(
+                            "MCP-Protocol-Version {version} differs from the session's {}",
+                            session.version
+                        ),
+                    )
+                    .with_id(request_id.as_ref()));
+                }
+            }
+            Client::Legacy(session)
+        };
+
+        let routed = router::Request {
+            pool: &self.pool,
+            catalog: self.pool.catalog(),
+            scope,
+            client,
+            forwarded: modern::forwarded_params(headers),
+        };
+        Ok(outcome_response(router::route(routed, message).await))
+    }
+
+    /// The 2025 handshake: opens a client session.
+    fn initialize(&self, message: &Message, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+        let Message::Request { id, params, .. } = message else {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::INVALID_REQUEST,
+                "initialize must be a request",
+            ));
+        };
+        let params = params.as_ref();
+        let requested = params
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str);
+        let version = protocol::negotiate_legacy(requested);
+        let client_info = params.and_then(|p| p.get("clientInfo")).cloned();
+        let catalog = self.pool.catalog();
+        let capabilities = match scope {
+            None => router::aggregate_capabilities(),
+            Some(name) => catalog
+                .server(name)
+                .and_then(|s| s.listing.as_ref())
+                .map(|l| l.capabilities.clone())
+                .ok_or_else(|| {
+                    Rejection::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        jsonrpc::UPSTREAM_UNAVAILABLE,
+                        format!("upstream {name} is not ready"),
+                    )
+                })?,
+        };
+        let session = self
+            .sessions
+            .open(version, client_info, scope.map(Arc::from));
+        tracing::debug!(session = %session.id, version, "client session opened");
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": capabilities,
+            "serverInfo": protocol::implementation(),
+        });
+        let mut response = json_response(
+            StatusCode::OK,
+            Bytes::from(jsonrpc::result_response(id, result).to_string()),
+        );
+        response.headers_mut().insert(
+            HEADER_SESSION_ID,
+            HeaderValue::from_str(&session.id).expect("hex session id is a valid header"),
+        );
+        Ok(response)
+    }
+
+    /// The legacy session a request names, checked against the endpoint.
+    fn session(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Arc<ClientSession>, Rejection> {
+        let Some(id) = headers.get(HEADER_SESSION_ID) else {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                jsonrpc::INVALID_REQUEST,
+                "missing Mcp-Session-Id: send initialize first, or use \
+                 MCP-Protocol-Version: 2026-07-28 for stateless requests",
+            ));
+        };
+        let id = id.to_str().unwrap_or("");
+        match self.sessions.get(id) {
+            Some(session) if session.scope.as_deref() == scope => Ok(session),
+            _ => Err(Rejection::new(
+                StatusCode::NOT_FOUND,
+                jsonrpc::INVALID_REQUEST,
+                "Session not found: initialize a new session",
+            )),
+        }
+    }
+
+    /// GET opens the 2025 server-to-client stream; 2026 has none (405).
+    fn get(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+        if headers.get(HEADER_PROTOCOL_VERSION).is_some_and(|v| v == protocol::MODERN) {
+            return Err(Rejection::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                jsonrpc::INVALID_REQUEST,
+                "2026-07-28 has no GET stream: use subscriptions/listen",
+            ));
+        }
+        if !accepts(headers, "text/event-stream") {
+            return Err(Rejection::new(
+                StatusCode::NOT_ACCEPTABLE,
+                jsonrpc::INVALID_REQUEST,
+                "Accept must list text/event-stream",
+            ));
+        }
+        let _session = self.session(headers, scope)?;
+        let (tx, rx) = mpsc::channel::<Bytes>(16);
+        // Keep-alives until the client goes away; change notifications join
+        // this stream with the live catalog.
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(KEEP_ALIVE).await;
+                if tx.send(Bytes::from_static(sse::KEEP_ALIVE)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(stream_response(rx))
+    }
+
+    /// DELETE ends a legacy session and the upstream sessions pinned to it.
+    async fn delete(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+        let session = self.session(headers, scope)?;
+        self.sessions.remove(&session.id);
+        let slots: Vec<_> = session
+            .upstreams
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        for (name, slot) in slots {
+            if let Some(upstream) = self.pool.upstream(&name) {
+                tokio::spawn(async move { upstream.end_session(&slot).await });
+            }
+        }
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .body(empty())
+            .expect("static response"))
+    }
+}
+
+fn unsupported_version(requested: &str) -> Rejection {
+    let mut rejection = Rejection::new(
+        StatusCode::BAD_REQUEST,
+        jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
+        "Unsupported protocol version",
+    );
+    rejection.error = rejection
+        .error
+        .with_data(json!({ "supported": protocol::SUPPORTED, "requested": requested }));
+    rejection
+}
+
+fn content_type_is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether an `Accept` header admits `media` (wildcards count).
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    headers.get_all(header::ACCEPT).iter().any(|value| {
+        value.to_str().unwrap_or("").split(',').any(|item| {
+            let item = item.split(';').next().unwrap_or("").trim();
+            item.eq_ignore_ascii_case(media)
+                || item == "*/*"
+                || item
+                    .strip_suffix("/*")
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+        })
+    })
+}
+
+fn empty() -> Body {
+    Full::new(Bytes::new()).boxed()
+}
+
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body).boxed())
+        .expect("static response parts")
+}
+
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let frames = stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .expect("static response parts")
+}
+
+fn outcome_response(outcome: Outcome) -> Response<Body> {
+    match outcome {
+        Outcome::Json(status, body) => json_response(status, body),
+        Outcome::Stream(rx) => stream_response(rx),
+        Outcome::Accepted => Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .body(empty())
+            .expect("static response"),
+    }
+}

@@ -1,0 +1,31 @@
+//! Switchboard: one MCP endpoint in front of many MCP servers.
+//!
+//! A request crosses each module once, in this order:
+//!
+//! - [`server`]: the HTTP edge — accept loop, `Host`/`Origin` checks,
+//!   health endpoints, path → endpoint.
+//! - [`front`]: the protocol front — client era (2026-07-28 stateless or a
+//!   2025 session), header/body validation, response shaping (JSON, SSE, 202).
+//!   [`front::sessions`] holds legacy client sessions.
+//! - [`router`]: method → answered from the [`catalog`] snapshot, or
+//!   forwarded to the owning upstream with the prefix stripped.
+//! - [`upstream`]: one client per upstream server — era probe, handshake,
+//!   session affinity, transports ([`upstream::http`], [`upstream::stdio`]).
+//! - [`pool`]: the set of upstreams, reconciled towards the configuration;
+//!   builds catalog snapshots and announces changes.
+//!
+//! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
+//! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
+//! [`sse`] (event-stream framing), [`cli`] (the command line).
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod front;
+pub mod jsonrpc;
+pub mod pool;
+pub mod protocol;
+pub mod router;
+pub mod server;
+pub mod sse;
+pub mod upstream;

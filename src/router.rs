@@ -1,0 +1,477 @@
+//! Routes one client message: answered from the catalog snapshot (lists,
+//! discovery, ping) or forwarded to the upstream that owns the tool, prompt
+//! or resource, with the prefix stripped.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::catalog::{Catalog, Scope};
+use crate::front::sessions::ClientSession;
+use crate::jsonrpc::{self, Message, RpcError};
+use crate::pool::Pool;
+use crate::protocol::{self, Era};
+use crate::sse;
+use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
+
+/// How long a client may cache a merged list: the gateway announces every
+/// change with list_changed, so a short TTL only bounds staleness for
+/// clients that miss a notification.
+const LIST_TTL_MS: u64 = 30_000;
+
+/// Which era the client speaks, and its session if legacy.
+pub enum Client {
+    Modern,
+    Legacy(Arc<ClientSession>),
+}
+
+/// Everything the router needs about one request.
+pub struct Request<'a> {
+    pub pool: &'a Pool,
+    pub catalog: Arc<Catalog>,
+    /// `None` for `/mcp`, the server name for `/servers/{name}/mcp`.
+    pub scope: Option<&'a str>,
+    pub client: Client,
+    pub forwarded: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What to send back to the client.
+pub enum Outcome {
+    /// A JSON-RPC response (success or error) with its HTTP status.
+    Json(StatusCode, Bytes),
+    /// Server-Sent Events, already framed.
+    Stream(mpsc::Receiver<Bytes>),
+    /// 202: a notification or response was accepted.
+    Accepted,
+}
+
+impl Outcome {
+    pub fn error(status: StatusCode, id: Option<&Value>, error: RpcError) -> Outcome {
+        Outcome::Json(status, Bytes::from(error.response(id).to_string()))
+    }
+
+    fn result(id: &Value, result: Value) -> Outcome {
+        Outcome::Json(
+            StatusCode::OK,
+            Bytes::from(jsonrpc::result_response(id, result).to_string()),
+        )
+    }
+}
+
+impl Request<'_> {
+    fn is_modern(&self) -> bool {
+        matches!(self.client, Client::Modern)
+    }
+
+    fn scope(&self) -> Result<Scope<'_>, RpcError> {
+        match self.scope {
+            None => Ok(Scope::Aggregate),
+            Some(name) => self
+                .catalog
+                .server(name)
+                .map(Scope::Server)
+                .ok_or_else(|| RpcError::new(jsonrpc::INTERNAL_ERROR, format!("no server {name}"))),
+        }
+    }
+
+    /// Results to a modern client carry `resultType`; lists carry caching hints.
+    fn finish(&self, id: &Value, mut result: Value, cacheable: bool) -> Outcome {
+        if self.is_modern() {
+            result["resultType"] = "complete".into();
+            if cacheable {
+                result["ttlMs"] = LIST_TTL_MS.into();
+                result["cacheScope"] = "public".into();
+            }
+        }
+        Outcome::result(id, result)
+    }
+}
+
+pub async fn route(request: Request<'_>, message: Message) -> Outcome {
+    match message {
+        Message::Request { id, method, params } => {
+            match handle_request(&request, &id, &method, params).await {
+                Ok(outcome) => outcome,
+                Err((status, error)) => Outcome::error(status, Some(&id), error),
+            }
+        }
+        Message::Notification { method, params } => {
+            // Cancellation reaches the upstream only through its own session;
+            // without one, the notification has nowhere to go (and is
+            // harmless to drop, as the spec allows for cancels).
+            if method == "notifications/cancelled" {
+                if let Some((upstream, _)) = only_upstream(&request) {
+                    let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+                    let _ = forward(&request, &upstream, message, None).await;
+                }
+            }
+            Outcome::Accepted
+        }
+        Message::Response { .. } => Outcome::Accepted,
+    }
+}
+
+type Failure = (StatusCode, RpcError);
+
+fn invalid_params(message: impl Into<String>) -> Failure {
+    (StatusCode::OK, RpcError::new(jsonrpc::INVALID_PARAMS, message))
+}
+
+async fn handle_request(
+    request: &Request<'_>,
+    id: &Value,
+    method: &str,
+    params: Option<Value>,
+) -> Result<Outcome, Failure> {
+    let params = params.unwrap_or_else(|| json!({}));
+    let cursor = params.get("cursor").and_then(Value::as_str);
+    let scope = request.scope().map_err(|e| (StatusCode::BAD_GATEWAY, e))?;
+    match method {
+        "ping" => Ok(request.finish(id, json!({}), false)),
+        "server/discover" => Ok(request.finish(id, discover(request, scope), true)),
+        "tools/list" | "prompts/list" => {
+            let (page, key) = if method == "tools/list" {
+                (request.catalog.tools_page(scope, cursor), "tools")
+            } else {
+                (request.catalog.prompts_page(scope, cursor), "prompts")
+            };
+            let page = page.map_err(|_| invalid_params("Invalid cursor"))?;
+            Ok(list_outcome(request, id, key, page.items, page.next_cursor))
+        }
+        "resources/list" | "resources/templates/list" => {
+            let templates = method == "resources/templates/list";
+            let key = if templates { "resourceTemplates" } else { "resources" };
+            let items = request.catalog.resources(scope, templates);
+            let result = json!({ key: items });
+            Ok(request.finish(id, result, true))
+        }
+        "tools/call" | "prompts/get" => {
+            let name = params
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid_params("params.name is required"))?;
+            let what = if method == "tools/call" { "tool" } else { "prompt" };
+            let unknown = || invalid_params(format!("Unknown {what}: {name}"));
+            let (server, original) = match scope {
+                Scope::Server(server) => (server.name.clone(), None),
+                Scope::Aggregate => {
+                    let found = if method == "tools/call" {
+                        request.catalog.tool(name)
+                    } else {
+                        request.catalog.prompt(name)
+                    };
+                    let (server, entry) = found.ok_or_else(unknown)?;
+                    (server.name.clone(), Some(entry.original.clone()))
+                }
+            };
+            let upstream = request.pool.upstream(&server).ok_or_else(unknown)?;
+            let mut params = params;
+            if let Some(original) = original {
+                params["name"] = Value::String(original.to_string());
+            }
+            let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+            forward_request(request, &upstream, message, id).await
+        }
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            let uri = params
+                .get("uri")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid_params("params.uri is required"))?;
+            let server = match scope {
+                Scope::Server(server) => Some(server),
+                Scope::Aggregate => request.catalog.resource_server(uri),
+            };
+            let not_found = || {
+                (
+                    StatusCode::OK,
+                    RpcError::new(jsonrpc::INVALID_PARAMS, format!("Resource not found: {uri}"))
+                        .with_data(json!({ "uri": uri })),
+                )
+            };
+            let server = server.ok_or_else(not_found)?;
+            let upstream = request.pool.upstream(&server.name).ok_or_else(not_found)?;
+            let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+            forward_request(request, &upstream, message, id).await
+        }
+        "completion/complete" if request.scope.is_none() => {
+            let reference = params.get("ref").cloned().unwrap_or(Value::Null);
+            let target = match reference.get("type").and_then(Value::as_str) {
+                Some("ref/prompt") => reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|n| request.catalog.prompt(n))
+                    .map(|(server, entry)| (server.name.clone(), Some(entry.original.clone()))),
+                Some("ref/resource") => reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .and_then(|uri| request.catalog.resource_server(uri))
+                    .map(|server| (server.name.clone(), None)),
+                _ => None,
+            };
+            let (server, original) =
+                target.ok_or_else(|| invalid_params("ref names no known prompt or resource"))?;
+            let upstream = request
+                .pool
+                .upstream(&server)
+                .ok_or_else(|| invalid_params("ref names no known prompt or resource"))?;
+            let mut params = params;
+            if let Some(original) = original {
+                params["ref"]["name"] = Value::String(original.to_string());
+            }
+            let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+            forward_request(request, &upstream, message, id).await
+        }
+        "logging/setLevel" if request.scope.is_none() => Ok(request.finish(id, json!({}), false)),
+        _ => {
+            if let Some((upstream, _)) = only_upstream(request) {
+                let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+                return forward_request(request, &upstream, message, id).await;
+            }
+            // The 2026 transport answers an unknown method with 404.
+            let status = if request.is_modern() {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            };
+            Err((
+                status,
+                RpcError::new(jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}")),
+            ))
+        }
+    }
+}
+
+/// On `/servers/{name}/mcp`, the one upstream behind it.
+fn only_upstream(request: &Request<'_>) -> Option<(Arc<Upstream>, ())> {
+    request.scope.and_then(|name| request.pool.upstream(name)).map(|u| (u, ()))
+}
+
+fn discover(request: &Request<'_>, scope: Scope<'_>) -> Value {
+    let capabilities = match scope {
+        Scope::Server(server) => server
+            .listing
+            .as_ref()
+            .map(|l| l.capabilities.clone())
+            .unwrap_or_else(|| json!({})),
+        Scope::Aggregate => aggregate_capabilities(),
+    };
+    let _ = request;
+    json!({
+        "supportedVersions": [protocol::MODERN],
+        "capabilities": capabilities,
+        "_meta": { "io.modelcontextprotocol/serverInfo": protocol::implementation() },
+    })
+}
+
+/// What the aggregated endpoint offers: every list, and list_changed.
+pub fn aggregate_capabilities() -> Value {
+    json!({
+        "tools": { "listChanged": true },
+        "prompts": { "listChanged": true },
+        "resources": { "listChanged": true },
+        "completions": {},
+        "logging": {},
+    })
+}
+
+/// Writes a list response by concatenating pre-serialised items.
+fn list_outcome(
+    request: &Request<'_>,
+    id: &Value,
+    key: &str,
+    items: Vec<&str>,
+    next_cursor: Option<String>,
+) -> Outcome {
+    let size: usize = items.iter().map(|i| i.len() + 1).sum();
+    let mut out = String::with_capacity(size + 160);
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    out.push_str(&id.to_string());
+    out.push_str(r#","result":{""#);
+    out.push_str(key);
+    out.push_str(r#"":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push(']');
+    if let Some(cursor) = next_cursor {
+        out.push_str(r#","nextCursor":"#);
+        out.push_str(&Value::String(cursor).to_string());
+    }
+    if request.is_modern() {
+        out.push_str(&format!(
+            r#","resultType":"complete","ttlMs":{LIST_TTL_MS},"cacheScope":"public""#
+        ));
+    }
+    out.push_str("}}");
+    Outcome::Json(StatusCode::OK, Bytes::from(out))
+}
+
+/// Forwards a request and turns the reply into the client's outcome.
+async fn forward_request(
+    request: &Request<'_>,
+    upstream: &Arc<Upstream>,
+    message: Value,
+    id: &Value,
+) -> Result<Outcome, Failure> {
+    let reply = forward(request, upstream, message, Some(id))
+        .await
+        .map_err(|error| upstream_failure(upstream, error))?;
+    let adapt = Adapt::new(request, upstream);
+    Ok(match reply {
+        Reply::Json { body, .. } => {
+            let body = if adapt.needed() {
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(mut value) => {
+                        adapt.apply(&mut value);
+                        Bytes::from(value.to_string())
+                    }
+                    Err(_) => body,
+                }
+            } else {
+                body
+            };
+            Outcome::Json(StatusCode::OK, body)
+        }
+        Reply::Accepted => Outcome::Accepted,
+        Reply::Stream { messages, .. } => {
+            let (tx, rx) = mpsc::channel(16);
+            let slot = match &request.client {
+                Client::Legacy(session) => Some(session.slot(&upstream.name)),
+                Client::Modern => None,
+            };
+            tokio::spawn(relay(messages, tx, adapt, upstream.clone(), slot, id.clone()));
+            Outcome::Stream(rx)
+        }
+    })
+}
+
+/// Sends one message to `upstream` on behalf of the client.
+async fn forward(
+    request: &Request<'_>,
+    upstream: &Arc<Upstream>,
+    message: Value,
+    _id: Option<&Value>,
+) -> Result<Reply, UpstreamError> {
+    let (slot, client_info) = match &request.client {
+        Client::Legacy(session) => (Some(session.slot(&upstream.name)), session.client_info.clone()),
+        Client::Modern => (None, None),
+    };
+    let name = message
+        .get("method")
+        .and_then(Value::as_str)
+        .and_then(protocol::routed_name_key)
+        .and_then(|key| message.get("params")?.get(key)?.as_str())
+        .map(str::to_owned);
+    let call = Call {
+        message,
+        name: name.as_deref(),
+        forwarded: &request.forwarded,
+        caller: Caller {
+            slot: slot.as_deref(),
+            client_info: client_info.as_ref(),
+        },
+    };
+    upstream.call(call).await
+}
+
+fn upstream_failure(upstream: &Upstream, error: UpstreamError) -> Failure {
+    tracing::warn!(upstream = %upstream.name, "call failed: {error}");
+    let rpc = RpcError::new(
+        jsonrpc::UPSTREAM_UNAVAILABLE,
+        format!("upstream {} {error}", upstream.name),
+    )
+    .with_data(json!({ "upstream": &*upstream.name }));
+    (StatusCode::OK, rpc)
+}
+
+/// Bridges result shapes when the client's era differs from the upstream's.
+struct Adapt {
+    client_modern: bool,
+    upstream_modern: bool,
+}
+
+impl Adapt {
+    fn new(request: &Request<'_>, upstream: &Upstream) -> Adapt {
+        Adapt {
+            client_modern: request.is_modern(),
+            upstream_modern: upstream.era().is_some_and(|e| *e == Era::Modern),
+        }
+    }
+
+    fn needed(&self) -> bool {
+        self.client_modern != self.upstream_modern
+    }
+
+    fn apply(&self, response: &mut Value) {
+        if !self.needed() {
+            return;
+        }
+        let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
+            return;
+        };
+        if self.client_modern {
+            result
+                .entry("resultType")
+                .or_insert_with(|| "complete".into());
+        } else if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            // A 2025 client cannot answer a 2026 input request (MRTR).
+            let error = RpcError::new(
+                jsonrpc::INTERNAL_ERROR,
+                "the upstream asked for client input (2026-07-28 InputRequiredResult), \
+                 which a 2025-era session cannot answer",
+            );
+            let id = response.get("id").cloned();
+            *response = error.response(id.as_ref());
+        } else {
+            strip_modern_fields(result);
+        }
+    }
+}
+
+/// A 2025 client does not know `resultType`; leaving it is harmless, but
+/// keep results tidy for strict clients.
+fn strip_modern_fields(result: &mut Map<String, Value>) {
+    result.remove("resultType");
+}
+
+/// Relays an upstream event stream to the client, ending after the response.
+async fn relay(
+    mut messages: mpsc::Receiver<Result<Value, UpstreamError>>,
+    tx: mpsc::Sender<Bytes>,
+    adapt: Adapt,
+    upstream: Arc<Upstream>,
+    slot: Option<Arc<crate::upstream::session::SessionSlot>>,
+    id: Value,
+) {
+    while let Some(message) = messages.recv().await {
+        let mut message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                let (_, rpc) = upstream_failure(&upstream, error);
+                let frame = sse::encode_message(rpc.response(Some(&id)).to_string().as_bytes());
+                let _ = tx.send(frame).await;
+                return;
+            }
+        };
+        let is_response = jsonrpc::is_response(&message);
+        if !is_response && message.get("id").is_some() {
+            // A server-initiated request (sampling, elicitation, roots): not
+            // relayed yet, so refuse it rather than leave the upstream waiting.
+            upstream.refuse_server_request(slot.as_deref(), &message).await;
+            continue;
+        }
+        if is_response {
+            adapt.apply(&mut message);
+        }
+        let frame = sse::encode_message(message.to_string().as_bytes());
+        if tx.send(frame).await.is_err() || is_response {
+            return;
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The HTTP edge: accepts connections, checks `Host`/`Origin`, and sends
+//! each request to the health endpoints or the protocol front.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::front::{Body, Front, Rejection, json_response};
+use crate::jsonrpc;
+
+pub struct Edge {
+    pub front: Front,
+    /// Browser origins allowed besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// Bound to loopback: then `Host` must name loopback too (DNS rebinding).
+    pub loopback_only: bool,
+}
+
+impl Edge {
+    pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" => return text(StatusCode::OK, "ok\n"),
+            "/readyz" => return text(StatusCode::OK, "ready\n"),
+            _ => {}
+        }
+        let scope = if path == "/mcp" {
+            None
+        } else if let Some(name) = path
+            .strip_prefix("/servers/")
+            .and_then(|rest| rest.strip_suffix("/mcp"))
+        {
+            if self.front.pool.upstream(name).is_none() {
+                return text(StatusCode::NOT_FOUND, "no such server\n");
+            }
+            Some(name.to_owned())
+        } else {
+            return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n");
+        };
+        if let Err(rejection) = self.check_origin(request.headers()) {
+            return rejection.into_response();
+        }
+        self.front.serve(request, scope.as_deref()).await
+    }
+
+    /// DNS-rebinding defence: a browser page on another origin must not
+    /// reach a gateway on this machine or network.
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        let forbidden = |what: &str| {
+            Rejection::new(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, format!("forbidden {what}"))
+        };
+        if self.loopback_only {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            if !is_loopback_authority(host) {
+                return Err(forbidden("Host"));
+            }
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("");
+            let allowed = origin
+                .split_once("://")
+                .is_some_and(|(scheme, authority)| {
+                    (scheme == "http" || scheme == "https") && is_loopback_authority(authority)
+                })
+                || self.allowed_origins.iter().any(|o| o == origin);
+            if !allowed {
+                return Err(forbidden("Origin"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = json_response(status, Bytes::from_static(body.as_bytes()));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Serves connections until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let edge = edge.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let edge = edge.clone();
+                async move { Ok::<_, std::convert::Infallible>(edge.handle(request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, "connection ended: {error}");
+            }
+        });
+    }
+}

@@ -1,0 +1,246 @@
+//! Streamable HTTP toward one upstream (both eras): one POST per message,
+//! the answer either a JSON body or an event stream.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Reply, UpstreamError};
+use crate::protocol::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
+use crate::sse;
+
+/// Largest JSON body accepted from an upstream.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// One connection pool shared by every HTTP upstream.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+/// Headers of one outbound POST besides the configured ones.
+#[derive(Debug, Default)]
+pub struct PostHeaders<'a> {
+    pub version: Option<&'a HeaderValue>,
+    pub session: Option<&'a HeaderValue>,
+    pub method: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub forwarded: &'a [(HeaderName, HeaderValue)],
+}
+
+pub struct HttpLink {
+    client: HttpClient,
+    uri: Uri,
+    /// Configured headers (this upstream's own credentials).
+    headers: HeaderMap,
+}
+
+impl HttpLink {
+    pub fn new(client: HttpClient, url: &str, headers: &[(String, String)]) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
+        if uri.scheme_str() == Some("https") {
+            // Upstream TLS arrives with the security work; refusing beats
+            // silently talking plain HTTP to an https URL.
+            return Err(format!("{url}: https upstreams are not supported yet"));
+        }
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let mut value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        Ok(HttpLink {
+            client,
+            uri,
+            headers: map,
+        })
+    }
+
+    /// Posts one JSON-RPC message. `expect_id` is the id of the request
+    /// (None for notifications and responses); an event stream is read
+    /// until the response with that id arrives or `deadline` passes.
+    pub async fn post(
+        &self,
+        body: Bytes,
+        headers: &PostHeaders<'_>,
+        expect_id: Option<Value>,
+        deadline: Instant,
+    ) -> Result<Reply, UpstreamError> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        let map = request.headers_mut().expect("builder has no error yet");
+        map.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(version) = headers.version {
+            map.insert(HEADER_PROTOCOL_VERSION, version.clone());
+        }
+        if let Some(session) = headers.session {
+            map.insert(HEADER_SESSION_ID, session.clone());
+        }
+        if let Some(method) = headers.method.and_then(|m| HeaderValue::from_str(m).ok()) {
+            map.insert(HEADER_METHOD, method);
+        }
+        if let Some(name) = headers.name.and_then(|n| HeaderValue::from_str(n).ok()) {
+            map.insert(HEADER_NAME, name);
+        }
+        for (name, value) in headers.forwarded {
+            map.insert(name.clone(), value.clone());
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| classify_send_error(&e))?;
+
+        let status = response.status();
+        let session_id = response.headers().get(HEADER_SESSION_ID).cloned();
+        let is_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+
+        if status == StatusCode::ACCEPTED {
+            return Ok(Reply::Accepted);
+        }
+        if status == StatusCode::NOT_FOUND && headers.session.is_some() {
+            return Err(UpstreamError::SessionLost);
+        }
+        if !status.is_success() {
+            // A JSON-RPC error body (for example, an unsupported version) is
+            // still an answer; hand it back for the caller to interpret.
+            let body = read_body(response.into_body(), deadline).await.unwrap_or_default();
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+                json: serde_json::from_slice(&body).ok(),
+            });
+        }
+        if is_stream {
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(read_stream(response.into_body(), tx, expect_id, deadline));
+            return Ok(Reply::Stream { messages: rx, session_id });
+        }
+        let body = read_body(response.into_body(), deadline).await?;
+        Ok(Reply::Json { body, session_id })
+    }
+
+    /// Ends an upstream session (best effort: the upstream may have gone).
+    pub async fn delete(&self, session: &HeaderValue, version: &HeaderValue) {
+        let request = Request::builder()
+            .method(Method::DELETE)
+            .uri(self.uri.clone())
+            .header(HEADER_SESSION_ID, session.clone())
+            .header(HEADER_PROTOCOL_VERSION, version.clone());
+        let mut request = match request.body(Full::new(Bytes::new())) {
+            Ok(request) => request,
+            Err(_) => return,
+        };
+        request
+            .headers_mut()
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.request(request)).await;
+    }
+}
+
+fn classify_send_error(error: &hyper_util::client::legacy::Error) -> UpstreamError {
+    use std::error::Error as _;
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if error.is_connect() {
+        UpstreamError::Connect(cause)
+    } else {
+        // The request may have reached the upstream before the connection broke.
+        UpstreamError::Broken(cause)
+    }
+}
+
+async fn read_body(body: hyper::body::Incoming, deadline: Instant) -> Result<Bytes, UpstreamError> {
+    let collected = tokio::time::timeout_at(deadline, Limited::new(body, MAX_RESPONSE_BYTES).collect())
+        .await
+        .map_err(|_| UpstreamError::Timeout)?
+        .map_err(|e| UpstreamError::Broken(e.to_string()))?;
+    Ok(collected.to_bytes())
+}
+
+/// Decodes an upstream event stream into messages until the response to
+/// `expect_id` (or, for a GET stream, until the upstream closes it).
+async fn read_stream(
+    mut body: hyper::body::Incoming,
+    tx: mpsc::Sender<Result<Value, UpstreamError>>,
+    expect_id: Option<Value>,
+    deadline: Instant,
+) {
+    let mut decoder = sse::Decoder::default();
+    let mut events = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                let _ = tx.send(Err(UpstreamError::Timeout)).await;
+                return;
+            }
+            Ok(None) => {
+                if expect_id.is_some() {
+                    let cause = "upstream closed the event stream before responding".to_string();
+                    let _ = tx.send(Err(UpstreamError::Broken(cause))).await;
+                }
+                return;
+            }
+            Ok(Some(Err(e))) => {
+                let _ = tx.send(Err(UpstreamError::Broken(e.to_string()))).await;
+                return;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if let Err(e) = decoder.push(&data, &mut events) {
+            let _ = tx.send(Err(UpstreamError::Protocol(e.to_string()))).await;
+            return;
+        }
+        for event in events.drain(..) {
+            if event.data.is_empty() {
+                continue; // a priming event (resumability), carries no message
+            }
+            let message: Value = match serde_json::from_str(&event.data) {
+                Ok(message) => message,
+                Err(e) => {
+                    let cause = format!("upstream sent an event that is not JSON: {e}");
+                    let _ = tx.send(Err(UpstreamError::Protocol(cause))).await;
+                    return;
+                }
+            };
+            let done = expect_id.is_some()
+                && crate::jsonrpc::is_response(&message)
+                && message.get("id") == expect_id.as_ref();
+            if tx.send(Ok(message)).await.is_err() || done {
+                // The caller went away (client disconnected) or we have the
+                // answer: dropping the body closes the upstream stream.
+                return;
+            }
+        }
+    }
+}

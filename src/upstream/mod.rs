@@ -1,0 +1,559 @@
+//! One client per upstream MCP server: probes its era once, keeps the
+//! gateway's own session with it (for lists and for callers without a
+//! session), and forwards calls over its transport.
+//!
+//! `http` and `stdio` move bytes; this module owns the protocol: the era
+//! probe, the `initialize` handshake, session affinity and the one retry
+//! after a lost session.
+
+pub mod http;
+pub mod session;
+pub mod stdio;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::http::{HeaderName, HeaderValue};
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::catalog::Listing;
+use crate::config::{TransportSpec, UpstreamSpec};
+use crate::jsonrpc;
+use crate::protocol::{self, Era};
+use session::{SessionSlot, UpstreamSession};
+
+/// Why a call to an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("unreachable: {0}")]
+    Connect(String),
+    #[error("did not answer in time")]
+    Timeout,
+    #[error("session expired upstream")]
+    SessionLost,
+    #[error("answered HTTP {status}: {body}")]
+    Status {
+        status: u16,
+        body: String,
+        json: Option<Value>,
+    },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The connection broke after the request was sent: it may have run.
+    #[error("connection lost mid-call (the call may have run): {0}")]
+    Broken(String),
+    #[error("not ready: {0}")]
+    NotReady(String),
+}
+
+/// An upstream's answer, with ids already those of the caller.
+pub enum Reply {
+    /// One JSON-RPC response, serialised.
+    Json { body: Bytes, session_id: Option<HeaderValue> },
+    /// Messages in order (notifications, then the response).
+    Stream {
+        messages: mpsc::Receiver<Result<Value, UpstreamError>>,
+        session_id: Option<HeaderValue>,
+    },
+    /// A notification or response was accepted.
+    Accepted,
+}
+
+/// Who is calling, as far as the upstream needs to know.
+pub struct Caller<'a> {
+    /// The client's own session slot with this upstream (legacy client
+    /// sessions); `None` uses the gateway's shared session.
+    pub slot: Option<&'a SessionSlot>,
+    /// The client's `clientInfo`, passed on so upstream logs name it.
+    pub client_info: Option<&'a Value>,
+}
+
+/// One call to forward.
+pub struct Call<'a> {
+    /// The JSON-RPC request or notification as the upstream must see it.
+    pub message: Value,
+    /// `Mcp-Name` toward the upstream (prefix already stripped).
+    pub name: Option<&'a str>,
+    /// `Mcp-Param-*` headers from the client, forwarded untouched.
+    pub forwarded: &'a [(HeaderName, HeaderValue)],
+    pub caller: Caller<'a>,
+}
+
+enum Link {
+    Http(http::HttpLink),
+    Stdio(stdio::StdioLink),
+}
+
+pub struct Upstream {
+    pub spec: UpstreamSpec,
+    pub name: Arc<str>,
+    pub prefix: Arc<str>,
+    link: Link,
+    /// The era found by the last successful probe.
+    era: ArcSwapOption<Era>,
+    /// The gateway's own session (legacy upstreams).
+    shared: SessionSlot,
+    /// Source of ids for requests the gateway originates or re-numbers.
+    next_id: AtomicU64,
+}
+
+/// Time allowed for the probe and list fetches of one upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Upstream {
+    pub fn new(spec: UpstreamSpec, client: http::HttpClient) -> Result<Upstream, String> {
+        let link = match &spec.transport {
+            TransportSpec::Http { url, headers } => {
+                Link::Http(http::HttpLink::new(client, url, headers)?)
+            }
+            TransportSpec::Stdio { command, args, env } => Link::Stdio(stdio::StdioLink::new(
+                spec.name.clone(),
+                command.clone(),
+                args.clone(),
+                env.clone(),
+            )),
+        };
+        Ok(Upstream {
+            name: Arc::from(spec.name.as_str()),
+            prefix: Arc::from(spec.prefix.as_str()),
+            spec,
+            link,
+            era: ArcSwapOption::empty(),
+            shared: SessionSlot::default(),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    pub fn era(&self) -> Option<Arc<Era>> {
+        self.era.load_full()
+    }
+
+    /// Probes the era (`server/discover`, falling back to `initialize`) and
+    /// fetches the lists the upstream advertises.
+    pub async fn connect(&self) -> Result<Listing, UpstreamError> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let capabilities = match self.discover(deadline).await {
+            Ok(capabilities) => {
+                self.era.store(Some(Arc::new(Era::Modern)));
+                capabilities
+            }
+            Err(error @ (UpstreamError::Connect(_) | UpstreamError::Timeout)) => return Err(error),
+            Err(_) => {
+                // Not a modern server: the 2025 handshake decides.
+                let _ = self.shared.take().await;
+                let session = self
+                    .shared
+                    .get_or_init(|| self.initialize(None, deadline))
+                    .await?;
+                let version = session.version.to_str().unwrap_or_default().to_string();
+                self.era.store(Some(Arc::new(Era::Legacy(version))));
+                session.capabilities.clone()
+            }
+        };
+        let mut listing = Listing {
+            capabilities: capabilities.clone(),
+            ..Listing::default()
+        };
+        if capabilities.get("tools").is_some() {
+            listing.tools = self.list_all("tools/list", "tools", deadline).await?;
+        }
+        if capabilities.get("prompts").is_some() {
+            listing.prompts = self.list_all("prompts/list", "prompts", deadline).await?;
+        }
+        if capabilities.get("resources").is_some() {
+            listing.resources = self.list_all("resources/list", "resources", deadline).await?;
+            listing.resource_templates = self
+                .list_all("resources/templates/list", "resourceTemplates", deadline)
+                .await
+                .unwrap_or_default();
+        }
+        Ok(listing)
+    }
+
+    async fn discover(&self, deadline: Instant) -> Result<Value, UpstreamError> {
+        let id = self.fresh_id();
+        let message = json!({
+            "jsonrpc": "2.0", "id": id, "method": "server/discover",
+            "params": { "_meta": gateway_meta() },
+        });
+        let modern = HeaderValue::from_static(protocol::MODERN);
+        let reply = self
+            .exchange(&message, Some(&modern), None, None, &[], deadline)
+            .await?;
+        let response = single_response(reply, &id).await?;
+        let result = response_result(response)?;
+        let supports_modern = result
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == protocol::MODERN));
+        if !supports_modern {
+            return Err(UpstreamError::Protocol("no supported modern version".into()));
+        }
+        Ok(result.get("capabilities").cloned().unwrap_or_else(|| json!({})))
+    }
+
+    /// The 2025 handshake: `initialize`, then `notifications/initialized`.
+    async fn initialize(
+        &self,
+        client_info: Option<&Value>,
+        deadline: Instant,
+    ) -> Result<UpstreamSession, UpstreamError> {
+        let id = self.fresh_id();
+        let message = json!({
+            "jsonrpc": "2.0", "id": id, "method": "initialize",
+            "params": {
+                "protocolVersion": protocol::LEGACY[0],
+                // No sampling, elicitation or roots: the gateway does not
+                // relay server-initiated requests yet, so it must not invite them.
+                "capabilities": {},
+                "clientInfo": client_info.cloned().unwrap_or_else(protocol::implementation),
+            },
+        });
+        let reply = self
+            .exchange(&message, None, None, Some("initialize"), &[], deadline)
+            .await?;
+        let session_id = match &reply {
+            Reply::Json { session_id, .. } | Reply::Stream { session_id, .. } => session_id.clone(),
+            Reply::Accepted => None,
+        };
+        let result = response_result(single_response(reply, &id).await?)?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .filter(|v| protocol::is_legacy(v))
+            .ok_or_else(|| {
+                UpstreamError::Protocol(format!(
+                    "initialize answered an unsupported protocolVersion: {}",
+                    result.get("protocolVersion").unwrap_or(&Value::Null)
+                ))
+            })?;
+        let version = HeaderValue::from_str(version)
+            .map_err(|_| UpstreamError::Protocol("bad protocolVersion".into()))?;
+        let session = UpstreamSession {
+            id: session_id,
+            version,
+            generation: self.generation(),
+            capabilities: result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+        };
+        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        self.exchange(
+            &initialized,
+            Some(&session.version),
+            Some(&session),
+            Some("notifications/initialized"),
+            &[],
+            deadline,
+        )
+        .await?;
+        Ok(session)
+    }
+
+    /// Fetches every page of one list.
+    async fn list_all(
+        &self,
+        method: &str,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<Value> = None;
+        // A bound on pages, so an upstream that always returns a cursor
+        // cannot keep the gateway busy forever.
+        for _ in 0..1000 {
+            let mut params = json!({});
+            if let Some(cursor) = cursor.take() {
+                params["cursor"] = cursor;
+            }
+            let message = json!({
+                "jsonrpc": "2.0", "id": self.fresh_id(), "method": method, "params": params,
+            });
+            let caller = Caller {
+                slot: None,
+                client_info: None,
+            };
+            let (reply, id) = self.request(message, None, &[], caller, deadline).await?;
+            let result = response_result(single_response(reply, &id).await?)?;
+            if let Some(page) = result.get(key).and_then(Value::as_array) {
+                items.extend(page.iter().cloned());
+            }
+            match result.get("nextCursor") {
+                Some(next) if !next.is_null() => cursor = Some(next.clone()),
+                _ => return Ok(items),
+            }
+        }
+        Err(UpstreamError::Protocol(format!("{method}: too many pages")))
+    }
+
+    /// Forwards one client call; the reply carries the client's ids.
+    pub async fn call(&self, call: Call<'_>) -> Result<Reply, UpstreamError> {
+        let deadline = Instant::now() + self.spec.timeout;
+        let client_id = call.message.get("id").cloned();
+        let (reply, sent_id) = self
+            .request(call.message, call.name, call.forwarded, call.caller, deadline)
+            .await?;
+        match client_id {
+            Some(client_id) if client_id != sent_id => Ok(renumber(reply, sent_id, client_id)),
+            _ => Ok(reply),
+        }
+    }
+
+    /// Sends a message in the upstream's era, through the caller's session
+    /// or the shared one, re-numbering the id when the session is shared.
+    /// Returns the reply and the id it was sent under.
+    async fn request(
+        &self,
+        mut message: Value,
+        name: Option<&str>,
+        forwarded: &[(HeaderName, HeaderValue)],
+        caller: Caller<'_>,
+        deadline: Instant,
+    ) -> Result<(Reply, Value), UpstreamError> {
+        let era = self
+            .era()
+            .ok_or_else(|| UpstreamError::NotReady("not connected yet".into()))?;
+        let method = message
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let is_request = message.get("id").is_some() && method.is_some();
+        let shared = caller.slot.is_none() || matches!(self.link, Link::Stdio(_));
+        if is_request && shared {
+            // Ids of different clients may collide on a shared session.
+            message["id"] = self.fresh_id();
+        }
+        let sent_id = message.get("id").cloned().unwrap_or(Value::Null);
+
+        if *era == Era::Modern {
+            if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+                ensure_modern_meta(params, caller.client_info);
+            } else if method.is_some() {
+                message["params"] = json!({ "_meta": gateway_meta() });
+            }
+            let version = HeaderValue::from_static(protocol::MODERN);
+            let reply = self
+                .exchange(&message, Some(&version), None, method.as_deref().or(None), forwarded, deadline)
+                .await
+                .map(|reply| (reply, sent_id.clone()));
+            let _ = name; // Mcp-Name is derived from the body in `exchange`.
+            return reply;
+        }
+
+        let slot = if shared { &self.shared } else { caller.slot.unwrap_or(&self.shared) };
+        let client_info = if shared { None } else { caller.client_info };
+        for attempt in 0..2 {
+            let session = slot
+                .get_or_init(|| self.initialize(client_info, deadline))
+                .await?;
+            let result = self
+                .exchange(
+                    &message,
+                    Some(&session.version),
+                    Some(&session),
+                    method.as_deref(),
+                    forwarded,
+                    deadline,
+                )
+                .await;
+            match result {
+                Err(UpstreamError::SessionLost) if attempt == 0 => {
+                    // Refused because the session is gone, so it never ran:
+                    // open a new session and retry once.
+                    tracing::info!(upstream = %self.name, "upstream session lost; re-initializing");
+                    slot.invalidate(&session).await;
+                }
+                other => return other.map(|reply| (reply, sent_id.clone())),
+            }
+        }
+        Err(UpstreamError::SessionLost)
+    }
+
+    /// One message over the transport, with the headers its era needs.
+    async fn exchange(
+        &self,
+        message: &Value,
+        version: Option<&HeaderValue>,
+        session: Option<&UpstreamSession>,
+        method: Option<&str>,
+        forwarded: &[(HeaderName, HeaderValue)],
+        deadline: Instant,
+    ) -> Result<Reply, UpstreamError> {
+        let expect_id = if message.get("method").is_some() {
+            message.get("id").cloned()
+        } else {
+            None
+        };
+        match &self.link {
+            Link::Http(link) => {
+                let method = method.or_else(|| message.get("method").and_then(Value::as_str));
+                let name = method.and_then(protocol::routed_name_key).and_then(|key| {
+                    message.get("params")?.get(key)?.as_str()
+                });
+                let headers = http::PostHeaders {
+                    version,
+                    session: session.and_then(|s| s.id.as_ref()),
+                    method,
+                    name,
+                    forwarded,
+                };
+                let body = Bytes::from(serde_json::to_vec(message).map_err(|e| {
+                    UpstreamError::Protocol(e.to_string())
+                })?);
+                link.post(body, &headers, expect_id, deadline).await
+            }
+            Link::Stdio(link) => {
+                let generation = session.map(|s| s.generation);
+                link.send(message, expect_id, deadline, generation).await
+            }
+        }
+    }
+
+    /// The current generation of the transport (stdio: the child process).
+    fn generation(&self) -> u64 {
+        match &self.link {
+            Link::Http(_) => 0,
+            Link::Stdio(link) => link.generation(),
+        }
+    }
+
+    /// Answers a server-initiated request (sampling, elicitation, roots)
+    /// with an error on the session it came from: the gateway does not
+    /// relay these yet, and an unanswered request would hang the call.
+    pub async fn refuse_server_request(&self, slot: Option<&SessionSlot>, request: &Value) {
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("?");
+        tracing::info!(upstream = %self.name, method, "refusing a server-initiated request");
+        let refusal = json!({
+            "jsonrpc": "2.0",
+            "id": request.get("id").cloned().unwrap_or(Value::Null),
+            "error": { "code": jsonrpc::METHOD_NOT_FOUND,
+                       "message": format!("switchboard does not relay {method}") },
+        });
+        let session = slot.unwrap_or(&self.shared).peek();
+        let version = session
+            .as_ref()
+            .map(|s| s.version.clone())
+            .unwrap_or_else(|| HeaderValue::from_static(protocol::MODERN));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let _ = self
+            .exchange(&refusal, Some(&version), session.as_deref(), None, &[], deadline)
+            .await;
+    }
+
+    /// Ends a client's upstream session (client sent DELETE).
+    pub async fn end_session(&self, slot: &SessionSlot) {
+        let Some(session) = slot.take().await else { return };
+        if let (Link::Http(link), Some(id)) = (&self.link, &session.id) {
+            link.delete(id, &session.version).await;
+        }
+    }
+
+    /// Stops child processes and ends the shared session.
+    pub async fn shutdown(&self) {
+        self.end_session(&self.shared).await;
+        if let Link::Stdio(link) = &self.link {
+            link.stop().await;
+        }
+    }
+
+    fn fresh_id(&self) -> Value {
+        json!(format!("sb-{}", self.next_id.fetch_add(1, Ordering::Relaxed)))
+    }
+}
+
+/// The `_meta` keys the gateway sends as a 2026-07-28 client of its own.
+fn gateway_meta() -> Value {
+    json!({
+        protocol::META_PROTOCOL_VERSION: protocol::MODERN,
+        protocol::META_CLIENT_CAPABILITIES: {},
+        protocol::META_CLIENT_INFO: protocol::implementation(),
+    })
+}
+
+/// A legacy client's request toward a modern upstream needs per-request
+/// `_meta`; a modern client's already has it and keeps it.
+fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, client_info: Option<&Value>) {
+    let meta = params
+        .entry("_meta")
+        .or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else { return };
+    meta.entry(protocol::META_PROTOCOL_VERSION)
+        .or_insert_with(|| protocol::MODERN.into());
+    meta.entry(protocol::META_CLIENT_CAPABILITIES)
+        .or_insert_with(|| json!({}));
+    if let Some(info) = client_info {
+        meta.entry(protocol::META_CLIENT_INFO)
+            .or_insert_with(|| info.clone());
+    } else {
+        meta.entry(protocol::META_CLIENT_INFO)
+            .or_insert_with(protocol::implementation);
+    }
+}
+
+/// Puts the caller's id back on a reply sent under a gateway id.
+fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
+    match reply {
+        Reply::Json { body, session_id } => {
+            let body = match serde_json::from_slice::<Value>(&body) {
+                Ok(mut value) if value.get("id") == Some(&sent) => {
+                    value["id"] = client;
+                    Bytes::from(value.to_string())
+                }
+                _ => body,
+            };
+            Reply::Json { body, session_id }
+        }
+        Reply::Stream { mut messages, session_id } => {
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(async move {
+                while let Some(mut message) = messages.recv().await {
+                    if let Ok(value) = &mut message {
+                        if jsonrpc::is_response(value) && value.get("id") == Some(&sent) {
+                            value["id"] = client.clone();
+                        }
+                    }
+                    if tx.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Reply::Stream { messages: rx, session_id }
+        }
+        Reply::Accepted => Reply::Accepted,
+    }
+}
+
+/// Waits for the response to `id` in a reply (skipping notifications).
+async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamError> {
+    match reply {
+        Reply::Json { body, .. } => serde_json::from_slice(&body)
+            .map_err(|e| UpstreamError::Protocol(format!("response is not JSON: {e}"))),
+        Reply::Accepted => Err(UpstreamError::Protocol("202 where a response was due".into())),
+        Reply::Stream { mut messages, .. } => {
+            while let Some(message) = messages.recv().await {
+                let message = message?;
+                if jsonrpc::is_response(&message) && message.get("id") == Some(id) {
+                    return Ok(message);
+                }
+            }
+            Err(UpstreamError::Broken("stream ended without a response".into()))
+        }
+    }
+}
+
+fn response_result(response: Value) -> Result<Value, UpstreamError> {
+    if let Some(error) = response.get("error") {
+        return Err(UpstreamError::Status {
+            status: 200,
+            body: error.to_string(),
+            json: Some(response.clone()),
+        });
+    }
+    response
+        .get("result")
+        .cloned()
+        .ok_or_else(|| UpstreamError::Protocol("response has neither result nor error".into()))
+}

@@ -1,0 +1,222 @@
+//! A stdio upstream: a supervised child process speaking newline-delimited
+//! JSON-RPC. Every client shares the one process, so the caller re-numbers
+//! request ids before they get here; this module matches responses to
+//! requests by id and starts a new process when the old one has exited.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{Reply, UpstreamError};
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+
+struct Process {
+    generation: u64,
+    stdin: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    exited: Arc<AtomicBool>,
+    child: Arc<tokio::sync::Mutex<Child>>,
+}
+
+pub struct StdioLink {
+    name: String,
+    command: String,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    current: tokio::sync::Mutex<Option<Arc<Process>>>,
+    generations: AtomicU64,
+}
+
+impl StdioLink {
+    pub fn new(
+        name: String,
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+    ) -> StdioLink {
+        StdioLink {
+            name,
+            command,
+            args,
+            env,
+            current: tokio::sync::Mutex::new(None),
+            generations: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation of the process last started (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generations.load(Ordering::Acquire)
+    }
+
+    /// Sends one message. `session_generation` is the process a session
+    /// was established with: if that process has exited the session is
+    /// lost (the caller re-initializes and retries).
+    pub async fn send(
+        &self,
+        message: &Value,
+        expect_id: Option<Value>,
+        deadline: Instant,
+        session_generation: Option<u64>,
+    ) -> Result<Reply, UpstreamError> {
+        let process = self.running().await?;
+        if session_generation.is_some_and(|g| g != process.generation) {
+            return Err(UpstreamError::SessionLost);
+        }
+        let receiver = expect_id.as_ref().map(|id| {
+            let (tx, rx) = oneshot::channel();
+            lock(&process.pending).insert(id.to_string(), tx);
+            rx
+        });
+        let mut line = serde_json::to_vec(message).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        if process.stdin.send(line).await.is_err() {
+            return Err(UpstreamError::Connect("process is not running".into()));
+        }
+        let Some(receiver) = receiver else {
+            return Ok(Reply::Accepted);
+        };
+        match tokio::time::timeout_at(deadline, receiver).await {
+            Err(_) => {
+                if let Some(id) = &expect_id {
+                    lock(&process.pending).remove(&id.to_string());
+                }
+                Err(UpstreamError::Timeout)
+            }
+            Ok(Err(_)) => Err(UpstreamError::Broken("process exited before answering".into())),
+            Ok(Ok(response)) => Ok(Reply::Json {
+                body: Bytes::from(response.to_string()),
+                session_id: None,
+            }),
+        }
+    }
+
+    /// The running process, starting a new one if there is none.
+    async fn running(&self) -> Result<Arc<Process>, UpstreamError> {
+        let mut current = self.current.lock().await;
+        if let Some(process) = current.as_ref() {
+            if !process.exited.load(Ordering::Acquire) {
+                return Ok(process.clone());
+            }
+        }
+        let process = Arc::new(self.spawn()?);
+        *current = Some(process.clone());
+        Ok(process)
+    }
+
+    fn spawn(&self) -> Result<Process, UpstreamError> {
+        let mut child = Command::new(&self.command)
+            .args(&self.args)
+            .envs(&self.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| UpstreamError::Connect(format!("cannot start {}: {e}", self.command)))?;
+        let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::info!(upstream = %self.name, pid = child.id(), generation, "started stdio upstream");
+
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
+        let pending: Pending = Arc::default();
+        let exited = Arc::new(AtomicBool::new(false));
+
+        tokio::spawn(write_lines(stdin, stdin_rx));
+        tokio::spawn(read_responses(
+            self.name.clone(),
+            stdout,
+            pending.clone(),
+            exited.clone(),
+            stdin_tx.clone(),
+        ));
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(upstream = %name, "stderr: {line}");
+            }
+        });
+        Ok(Process {
+            generation,
+            stdin: stdin_tx,
+            pending,
+            exited,
+            child: Arc::new(tokio::sync::Mutex::new(child)),
+        })
+    }
+
+    pub async fn stop(&self) {
+        if let Some(process) = self.current.lock().await.take() {
+            let _ = process.child.lock().await.kill().await;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn write_lines(mut stdin: tokio::process::ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {
+    while let Some(line) = lines.recv().await {
+        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_responses(
+    name: String,
+    stdout: tokio::process::ChildStdout,
+    pending: Pending,
+    exited: Arc<AtomicBool>,
+    stdin: mpsc::Sender<Vec<u8>>,
+) {
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(_) => break,
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            tracing::warn!(upstream = %name, "ignoring a stdout line that is not JSON");
+            continue;
+        };
+        let id = message.get("id");
+        if crate::jsonrpc::is_response(&message) {
+            let key = id.map(Value::to_string).unwrap_or_default();
+            if let Some(waiter) = lock(&pending).remove(&key) {
+                let _ = waiter.send(message);
+            }
+        } else if let (Some(id), Some(method)) = (id, message.get("method")) {
+            // A server-initiated request: the gateway does not relay these
+            // yet, so answer at once rather than leave the server waiting.
+            let refusal = json!({
+                "jsonrpc": "2.0", "id": id,
+                "error": { "code": crate::jsonrpc::METHOD_NOT_FOUND,
+                           "message": format!("switchboard does not relay {method}") },
+            });
+            let mut bytes = refusal.to_string().into_bytes();
+            bytes.push(b'\n');
+            let _ = stdin.send(bytes).await;
+        }
+    }
+    exited.store(true, Ordering::Release);
+    // Dropping the waiters tells every in-flight caller the process is gone.
+    lock(&pending).clear();
+    tracing::warn!(upstream = %name, "stdio upstream exited");
+}

@@ -1,0 +1,106 @@
+// Drives a real TypeScript MCP client against an HTTP URL for Switchboard's tests.
+//
+// Usage: node tests/peers/ts_client.mjs <url> <legacy|modern|auto> '<plan json>'
+//   legacy: @modelcontextprotocol/sdk 1.x, 2025 `initialize` handshake
+//   modern: @modelcontextprotocol/client 2.x pinned to 2026-07-28 (server/discover, no fallback)
+//   auto:   @modelcontextprotocol/client 2.x probing with server/discover, falling back to initialize
+// Plan: {"calls": [{"name": "tool", "arguments": {...}}], "headers": {"K": "V"}}
+//
+// Prints one JSON line on stdout:
+//   {"protocolVersion", "sessionId", "tools": [names], "calls": [
+//     {"name", "isError", "text", "structured"} | {"name", "error": {"code", "message"}}]}
+// then ends the session (DELETE when the server gave a session id, like the
+// Python client) and exits 0. Any other failure: message on stderr, exit 1.
+
+const [url, mode, planArg] = process.argv.slice(2);
+
+async function main() {
+  if (!url || !['legacy', 'modern', 'auto'].includes(mode)) {
+    throw new Error('usage: ts_client.mjs <url> <legacy|modern|auto> <plan json>');
+  }
+  const plan = JSON.parse(planArg ?? '{}');
+  // requestInit headers ride on every POST/GET/DELETE the transport makes.
+  const transportOpts = { requestInit: { headers: plan.headers ?? {} } };
+  const info = { name: 'switchboard-test-ts-client', version: '0.0.0' };
+
+  // Bare specifiers resolve from tests/peers/node_modules whatever the cwd is.
+  // The two SDK majors are separate packages; load only the one this mode needs.
+  let client, transport, isRpcError, negotiated, listAllTools;
+  if (mode === 'legacy') {
+    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+    const { McpError } = await import('@modelcontextprotocol/sdk/types.js');
+    client = new Client(info);
+    transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
+    // v1 throws McpError for JSON-RPC error responses (and for its own
+    // timeout / connection-closed, codes -32001 / -32000); HTTP failures are
+    // StreamableHTTPError, whose numeric `code` is an HTTP status, so test the class.
+    isRpcError = (e) => e instanceof McpError;
+    // v1 has no getNegotiatedProtocolVersion(); the transport keeps the version it sends.
+    negotiated = () => transport.protocolVersion;
+    // v1 listTools() returns one page: follow nextCursor ourselves.
+    listAllTools = async () => {
+      const tools = [];
+      let cursor;
+      do {
+        const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+        tools.push(...page.tools);
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      return tools;
+    };
+  } else {
+    const { Client, StreamableHTTPClientTransport, ProtocolError } = await import('@modelcontextprotocol/client');
+    // v2 defaults to mode 'legacy'; see VersionNegotiationMode in the package's .d.mts.
+    const negotiation = mode === 'modern' ? { pin: '2026-07-28' } : 'auto';
+    client = new Client(info, { versionNegotiation: { mode: negotiation } });
+    transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
+    // ProtocolError = JSON-RPC error; SdkError (string codes) = local/transport failure.
+    isRpcError = (e) => ProtocolError.isInstance(e);
+    negotiated = () => client.getNegotiatedProtocolVersion();
+    // v2 listTools() without a cursor walks every nextCursor page itself and
+    // fills the cache that callTool's output-schema validation and 2026
+    // Mcp-Param-* header mirroring read, as a real host would.
+    listAllTools = async () => (await client.listTools()).tools;
+  }
+
+  await client.connect(transport);
+  const tools = (await listAllTools()).map((t) => t.name);
+
+  const calls = [];
+  for (const { name, arguments: args } of plan.calls ?? []) {
+    try {
+      const r = await client.callTool({ name, arguments: args ?? {} });
+      calls.push({
+        name,
+        isError: r.isError === true,
+        text: (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n'),
+        structured: r.structuredContent ?? null,
+      });
+    } catch (e) {
+      if (!isRpcError(e)) throw e;
+      // v1 prefixes "MCP error <code>: "; report the server's own message.
+      calls.push({ name, error: { code: e.code, message: e.message.replace(/^MCP error -?\d+: /, '') } });
+    }
+  }
+
+  const out = {
+    protocolVersion: negotiated() ?? null,
+    sessionId: transport.sessionId ?? null,
+    tools,
+    calls,
+  };
+  // Clean end: DELETE the session if there is one (405 is tolerated by the SDK), then close.
+  if (transport.sessionId) await transport.terminateSession();
+  await client.close();
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+main().then(
+  // Exit explicitly: an SSE GET stream or keep-alive socket must not keep node alive.
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`ts_client (${mode}): ${e?.stack ?? e}\n`);
+    process.exit(1);
+  },
+);
