@@ -14,7 +14,11 @@ use crate::pool::Pool;
 use crate::server::{self, Edge};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "One MCP endpoint in front of many MCP servers")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "One MCP endpoint in front of many MCP servers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,7 +59,10 @@ pub fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve { config: path, listen } => {
+        Command::Serve {
+            config: path,
+            listen,
+        } => {
             let mut config = match &path {
                 Some(path) => config::load(path, &config::process_env)?,
                 None => config::parse(

@@ -59,12 +59,10 @@ impl TransportSpec {
     pub fn target(&self) -> String {
         match self {
             TransportSpec::Http { url, .. } => url.clone(),
-            TransportSpec::Stdio { command, args, .. } => {
-                std::iter::once(command.as_str())
-                    .chain(args.iter().map(String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
+            TransportSpec::Stdio { command, args, .. } => std::iter::once(command.as_str())
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -135,7 +133,9 @@ pub fn parse(
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
 
     let listen = match &raw.listen {
-        None => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"),
         Some(spanned) => spanned.value.parse().map_err(|_| {
             error(format!(
                 "line {}: listen: {:?} is not an address like 127.0.0.1:8080",

@@ -218,7 +218,9 @@ mod tests {
     #[test]
     fn classifies_messages() {
         let request = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
-        assert!(matches!(request, Ok(Message::Request { ref method, .. }) if method == "tools/list"));
+        assert!(
+            matches!(request, Ok(Message::Request { ref method, .. }) if method == "tools/list")
+        );
         let note = Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         assert!(matches!(note, Ok(Message::Notification { .. })));
         let response = Message::parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#);
@@ -230,12 +232,21 @@ mod tests {
         let cases: &[(&[u8], i64)] = &[
             (b"{not json", PARSE_ERROR),
             (b"", PARSE_ERROR),
-            (b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", INVALID_REQUEST),
+            (
+                b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
+                INVALID_REQUEST,
+            ),
             (b"[1,", PARSE_ERROR),
             (b"42", INVALID_REQUEST),
             (b"{\"id\":1,\"method\":\"ping\"}", INVALID_REQUEST),
-            (b"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", INVALID_REQUEST),
-            (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":3}", INVALID_REQUEST),
+            (
+                b"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}",
+                INVALID_REQUEST,
+            ),
+            (
+                b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":3}",
+                INVALID_REQUEST,
+            ),
             (b"{\"jsonrpc\":\"2.0\"}", INVALID_REQUEST),
         ];
         for (body, code) in cases {

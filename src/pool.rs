@@ -119,7 +119,10 @@ impl Pool {
         loop {
             match upstream.connect().await {
                 Ok(listing) => {
-                    let era = upstream.era().map(|e| e.version().to_string()).unwrap_or_default();
+                    let era = upstream
+                        .era()
+                        .map(|e| e.version().to_string())
+                        .unwrap_or_default();
                     tracing::info!(
                         upstream = %upstream.name,
                         target = %upstream.spec.transport.target(),
@@ -127,7 +130,8 @@ impl Pool {
                         tools = listing.tools.len(),
                         "upstream ready"
                     );
-                    self.listings.insert(upstream.name.clone(), Arc::new(listing));
+                    self.listings
+                        .insert(upstream.name.clone(), Arc::new(listing));
                     self.health.insert(upstream.name.clone(), Health::Ready);
                     self.rebuild();
                     return;
@@ -162,7 +166,11 @@ impl Pool {
             .collect();
         let next = Catalog::build(inputs);
         let previous = self.catalog.load();
-        for collision in next.collisions.iter().filter(|c| !previous.collisions.contains(c)) {
+        for collision in next
+            .collisions
+            .iter()
+            .filter(|c| !previous.collisions.contains(c))
+        {
             tracing::warn!("{collision}");
         }
         let previous = self.catalog.swap(Arc::new(next));

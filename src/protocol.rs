@@ -8,7 +8,13 @@ pub const MODERN: &str = "2026-07-28";
 /// Versions served with the `initialize` handshake, newest first.
 pub const LEGACY: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 /// Every version the gateway speaks, newest first (what `-32022` lists).
-pub const SUPPORTED: &[&str] = &[MODERN, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub const SUPPORTED: &[&str] = &[
+    MODERN,
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
 /// What a Streamable HTTP request without `MCP-Protocol-Version` is taken to
 /// be (the 2025 transport's backwards-compatibility rule).
 pub const DEFAULT_WITHOUT_HEADER: &str = "2025-03-26";

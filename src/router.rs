@@ -69,11 +69,11 @@ impl Request<'_> {
     fn scope(&self) -> Result<Scope<'_>, RpcError> {
         match self.scope {
             None => Ok(Scope::Aggregate),
-            Some(name) => self
-                .catalog
-                .server(name)
-                .map(Scope::Server)
-                .ok_or_else(|| RpcError::new(jsonrpc::INTERNAL_ERROR, format!("no server {name}"))),
+            Some(name) => {
+                self.catalog.server(name).map(Scope::Server).ok_or_else(|| {
+                    RpcError::new(jsonrpc::INTERNAL_ERROR, format!("no server {name}"))
+                })
+            }
         }
     }
 
@@ -117,7 +117,10 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
 type Failure = (StatusCode, RpcError);
 
 fn invalid_params(message: impl Into<String>) -> Failure {
-    (StatusCode::OK, RpcError::new(jsonrpc::INVALID_PARAMS, message))
+    (
+        StatusCode::OK,
+        RpcError::new(jsonrpc::INVALID_PARAMS, message),
+    )
 }
 
 async fn handle_request(
@@ -143,7 +146,11 @@ async fn handle_request(
         }
         "resources/list" | "resources/templates/list" => {
             let templates = method == "resources/templates/list";
-            let key = if templates { "resourceTemplates" } else { "resources" };
+            let key = if templates {
+                "resourceTemplates"
+            } else {
+                "resources"
+            };
             let items = request.catalog.resources(scope, templates);
             let result = json!({ key: items });
             Ok(request.finish(id, result, true))
@@ -153,7 +160,11 @@ async fn handle_request(
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid_params("params.name is required"))?;
-            let what = if method == "tools/call" { "tool" } else { "prompt" };
+            let what = if method == "tools/call" {
+                "tool"
+            } else {
+                "prompt"
+            };
             let unknown = || invalid_params(format!("Unknown {what}: {name}"));
             let (server, original) = match scope {
                 Scope::Server(server) => (server.name.clone(), None),
@@ -187,8 +198,11 @@ async fn handle_request(
             let not_found = || {
                 (
                     StatusCode::OK,
-                    RpcError::new(jsonrpc::INVALID_PARAMS, format!("Resource not found: {uri}"))
-                        .with_data(json!({ "uri": uri })),
+                    RpcError::new(
+                        jsonrpc::INVALID_PARAMS,
+                        format!("Resource not found: {uri}"),
+                    )
+                    .with_data(json!({ "uri": uri })),
                 )
             };
             let server = server.ok_or_else(not_found)?;
@@ -227,7 +241,8 @@ async fn handle_request(
         "logging/setLevel" if request.scope.is_none() => Ok(request.finish(id, json!({}), false)),
         _ => {
             if let Some((upstream, _)) = only_upstream(request) {
-                let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+                let message =
+                    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
                 return forward_request(request, &upstream, message, id).await;
             }
             // The 2026 transport answers an unknown method with 404.
@@ -238,7 +253,10 @@ async fn handle_request(
             };
             Err((
                 status,
-                RpcError::new(jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}")),
+                RpcError::new(
+                    jsonrpc::METHOD_NOT_FOUND,
+                    format!("Method not found: {method}"),
+                ),
             ))
         }
     }
@@ -246,7 +264,10 @@ async fn handle_request(
 
 /// On `/servers/{name}/mcp`, the one upstream behind it.
 fn only_upstream(request: &Request<'_>) -> Option<(Arc<Upstream>, ())> {
-    request.scope.and_then(|name| request.pool.upstream(name)).map(|u| (u, ()))
+    request
+        .scope
+        .and_then(|name| request.pool.upstream(name))
+        .map(|u| (u, ()))
 }
 
 fn discover(request: &Request<'_>, scope: Scope<'_>) -> Value {
@@ -345,7 +366,14 @@ async fn forward_request(
                 Client::Legacy(session) => Some(session.slot(&upstream.name)),
                 Client::Modern => None,
             };
-            tokio::spawn(relay(messages, tx, adapt, upstream.clone(), slot, id.clone()));
+            tokio::spawn(relay(
+                messages,
+                tx,
+                adapt,
+                upstream.clone(),
+                slot,
+                id.clone(),
+            ));
             Outcome::Stream(rx)
         }
     })
@@ -359,7 +387,10 @@ async fn forward(
     _id: Option<&Value>,
 ) -> Result<Reply, UpstreamError> {
     let (slot, client_info) = match &request.client {
-        Client::Legacy(session) => (Some(session.slot(&upstream.name)), session.client_info.clone()),
+        Client::Legacy(session) => (
+            Some(session.slot(&upstream.name)),
+            session.client_info.clone(),
+        ),
         Client::Modern => (None, None),
     };
     let name = message
@@ -463,7 +494,9 @@ async fn relay(
         if !is_response && message.get("id").is_some() {
             // A server-initiated request (sampling, elicitation, roots): not
             // relayed yet, so refuse it rather than leave the upstream waiting.
-            upstream.refuse_server_request(slot.as_deref(), &message).await;
+            upstream
+                .refuse_server_request(slot.as_deref(), &message)
+                .await;
             continue;
         }
         if is_response {

@@ -41,7 +41,10 @@ impl Edge {
             }
             Some(name.to_owned())
         } else {
-            return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n");
+            return text(
+                StatusCode::NOT_FOUND,
+                "not found: the MCP endpoint is /mcp\n",
+            );
         };
         if let Err(rejection) = self.check_origin(request.headers()) {
             return rejection.into_response();
@@ -53,7 +56,11 @@ impl Edge {
     /// reach a gateway on this machine or network.
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), Rejection> {
         let forbidden = |what: &str| {
-            Rejection::new(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, format!("forbidden {what}"))
+            Rejection::new(
+                StatusCode::FORBIDDEN,
+                jsonrpc::INVALID_REQUEST,
+                format!("forbidden {what}"),
+            )
         };
         if self.loopback_only {
             let host = headers
@@ -66,12 +73,9 @@ impl Edge {
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
-            let allowed = origin
-                .split_once("://")
-                .is_some_and(|(scheme, authority)| {
-                    (scheme == "http" || scheme == "https") && is_loopback_authority(authority)
-                })
-                || self.allowed_origins.iter().any(|o| o == origin);
+            let allowed = origin.split_once("://").is_some_and(|(scheme, authority)| {
+                (scheme == "http" || scheme == "https") && is_loopback_authority(authority)
+            }) || self.allowed_origins.iter().any(|o| o == origin);
             if !allowed {
                 return Err(forbidden("Origin"));
             }
@@ -87,14 +91,17 @@ fn is_loopback_authority(authority: &str) -> bool {
         authority.rsplit_once(':').map_or(authority, |(h, _)| h)
     };
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = json_response(status, Bytes::from_static(body.as_bytes()));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
     response
 }
 

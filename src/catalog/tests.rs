@@ -1,1 +1,143 @@
+use serde_json::json;
 
+use super::*;
+
+fn tool(name: &str) -> Value {
+    json!({ "name": name, "description": format!("{name} tool"), "inputSchema": { "type": "object" } })
+}
+
+fn server(name: &str, prefix: &str, tools: &[&str]) -> ServerInput {
+    ServerInput {
+        name: Arc::from(name),
+        prefix: Arc::from(prefix),
+        listing: Some(Arc::new(Listing {
+            tools: tools.iter().map(|t| tool(t)).collect(),
+            ..Listing::default()
+        })),
+    }
+}
+
+fn names(page: &Page<'_>) -> Vec<String> {
+    page.items
+        .iter()
+        .map(|item| {
+            serde_json::from_str::<Value>(item).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn merges_in_server_then_tool_order_with_prefixes() {
+    let catalog = Catalog::build(vec![
+        server("zeta", "z_", &["b", "a"]),
+        server("alpha", "a_", &["y", "x"]),
+    ]);
+    let page = catalog.tools_page(Scope::Aggregate, None).unwrap();
+    assert_eq!(names(&page), ["a_x", "a_y", "z_a", "z_b"]);
+    assert!(page.next_cursor.is_none());
+}
+
+#[test]
+fn routes_by_exposed_name_to_the_original() {
+    let catalog = Catalog::build(vec![
+        server("weather", "weather_", &["echo"]),
+        server("w", "w_", &["x"]),
+    ]);
+    let (server, entry) = catalog.tool("weather_echo").unwrap();
+    assert_eq!(&*server.name, "weather");
+    assert_eq!(&*entry.original, "echo");
+    assert!(catalog.tool("echo").is_none());
+    assert!(catalog.tool("weather_").is_none());
+}
+
+#[test]
+fn a_server_scope_lists_its_tools_unprefixed() {
+    let catalog = Catalog::build(vec![
+        server("a", "a_", &["one"]),
+        server("b", "b_", &["two"]),
+    ]);
+    let scope = Scope::Server(catalog.server("b").unwrap());
+    assert_eq!(names(&catalog.tools_page(scope, None).unwrap()), ["two"]);
+}
+
+#[test]
+fn a_server_that_is_not_ready_contributes_nothing() {
+    let mut down = server("down", "d_", &[]);
+    down.listing = None;
+    let catalog = Catalog::build(vec![down, server("up", "u_", &["t"])]);
+    assert_eq!(
+        names(&catalog.tools_page(Scope::Aggregate, None).unwrap()),
+        ["u_t"]
+    );
+}
+
+#[test]
+fn paginates_with_cursors_it_issued_and_refuses_others() {
+    let many: Vec<String> = (0..PAGE_SIZE + 5).map(|i| format!("t{i:05}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let catalog = Catalog::build(vec![server("s", "s_", &refs)]);
+    let first = catalog.tools_page(Scope::Aggregate, None).unwrap();
+    assert_eq!(first.items.len(), PAGE_SIZE);
+    let cursor = first.next_cursor.clone().unwrap();
+    let second = catalog.tools_page(Scope::Aggregate, Some(&cursor)).unwrap();
+    assert_eq!(second.items.len(), 5);
+    assert!(second.next_cursor.is_none());
+    assert_eq!(names(&second)[0], format!("s_t{:05}", PAGE_SIZE));
+    assert!(
+        catalog
+            .tools_page(Scope::Aggregate, Some("nonsense"))
+            .is_err()
+    );
+    assert!(
+        catalog
+            .tools_page(Scope::Aggregate, Some("999999"))
+            .is_err()
+    );
+}
+
+#[test]
+fn diff_reports_only_real_changes() {
+    let before = Catalog::build(vec![server("a", "a_", &["x"])]);
+    let same = Catalog::build(vec![server("a", "a_", &["x"])]);
+    assert!(!before.diff(&same).any());
+    let added = Catalog::build(vec![server("a", "a_", &["x", "y"])]);
+    assert_eq!(
+        before.diff(&added),
+        Changes {
+            tools: true,
+            prompts: false,
+            resources: false
+        }
+    );
+}
+
+#[test]
+fn resources_route_by_uri_and_template_and_report_collisions() {
+    let with_resources = |name: &str, uri: &str, template: &str| ServerInput {
+        name: Arc::from(name),
+        prefix: Arc::from(format!("{name}_")),
+        listing: Some(Arc::new(Listing {
+            resources: vec![json!({ "uri": uri, "name": uri })],
+            resource_templates: vec![json!({ "uriTemplate": template, "name": template })],
+            ..Listing::default()
+        })),
+    };
+    let catalog = Catalog::build(vec![
+        with_resources("a", "file:///shared", "a://items/{id}"),
+        with_resources("b", "file:///shared", "a://items/special/{id}"),
+    ]);
+    assert_eq!(
+        &*catalog.resource_server("file:///shared").unwrap().name,
+        "a"
+    );
+    assert_eq!(catalog.collisions.len(), 1);
+    assert_eq!(&*catalog.resource_server("a://items/7").unwrap().name, "a");
+    assert_eq!(
+        &*catalog.resource_server("a://items/special/7").unwrap().name,
+        "b"
+    );
+    assert!(catalog.resource_server("z://nothing").is_none());
+}

@@ -1,1 +1,139 @@
+use super::*;
 
+fn env(var: &str) -> Option<String> {
+    match var {
+        "WEATHER_TOKEN" => Some("s3cret".into()),
+        _ => None,
+    }
+}
+
+fn parse_ok(text: &str) -> Config {
+    parse(text, "test.yaml", &env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse_err(text: &str) -> String {
+    parse(text, "test.yaml", &env).expect_err(text).to_string()
+}
+
+#[test]
+fn the_issue_example_parses() {
+    let config = parse_ok(
+        r#"
+listen: "127.0.0.1:8080"
+upstreams:
+  - name: weather
+    url: "http://127.0.0.1:9001/mcp"
+    prefix: "weather_"
+    headers:
+      Authorization: "Bearer ${WEATHER_TOKEN}"
+    timeout: "60s"
+  - name: files
+    command: "npx"
+    args: ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
+    env: {}
+"#,
+    );
+    assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(config.upstreams.len(), 2);
+    let weather = &config.upstreams[0];
+    assert_eq!(weather.prefix, "weather_");
+    assert_eq!(weather.timeout, Duration::from_secs(60));
+    assert_eq!(
+        weather.transport,
+        TransportSpec::Http {
+            url: "http://127.0.0.1:9001/mcp".into(),
+            headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+        }
+    );
+    let files = &config.upstreams[1];
+    assert_eq!(files.prefix, "files_", "default prefix is <name>_");
+    assert!(matches!(&files.transport, TransportSpec::Stdio { command, .. } if command == "npx"));
+}
+
+#[test]
+fn the_embedded_default_parses() {
+    let config = parse(EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, &env).unwrap();
+    assert!(
+        config.upstreams.len() >= 2,
+        "the README promises two upstreams"
+    );
+}
+
+#[test]
+fn errors_name_the_file_the_key_and_the_line() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n    colour: red\n",
+            &["test.yaml", "colour"],
+        ),
+        (
+            "listen: nowhere\n",
+            &["test.yaml", "line 1", "listen", "nowhere"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n  - name: a\n    url: http://y/mcp\n",
+            &[
+                "line 4",
+                "upstreams[1].name",
+                "duplicate name",
+                "upstreams[0]",
+            ],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n    prefix: p_\n  - name: b\n    url: http://y/mcp\n    prefix: p_\n",
+            &["line 7", "upstreams[1].prefix", "duplicate prefix"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n  - name: b\n    url: http://y/mcp\n    prefix: a_\n",
+            &["upstreams[1].prefix", "duplicate prefix \"a_\""],
+        ),
+        (
+            "upstreams:\n  - name: a\n",
+            &["line 2", "upstreams[0].url", "missing url"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: ftp://x\n",
+            &["line 3", "upstreams[0].url", "not an http"],
+        ),
+        (
+            "upstreams:\n  - name: Bad\n    url: http://x/mcp\n",
+            &["upstreams[0].name", "[a-z0-9]"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n    timeout: soon\n",
+            &["line 4", "upstreams[0].timeout", "duration"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n    headers:\n      X-Key: \"${NOT_SET}\"\n",
+            &["upstreams[0].headers.X-Key", "NOT_SET"],
+        ),
+        (
+            "upstreams:\n  - name: a\n    url: http://x/mcp\n    command: npx\n",
+            &["either url or command"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let message = parse_err(text);
+        for needle in *needles {
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn header_values_never_appear_in_errors() {
+    let message = parse_err(
+        "upstreams:\n  - name: a\n    url: http://x/mcp\n    headers:\n      \"bad header\": \"${WEATHER_TOKEN}\"\n",
+    );
+    assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+    assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+    assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+    assert_eq!(parse_duration("5"), None);
+    assert_eq!(parse_duration("s"), None);
+    assert_eq!(parse_duration("99999999999999999999h"), None);
+}

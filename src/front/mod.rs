@@ -117,7 +117,10 @@ impl Front {
         let body = match Limited::new(body, self.max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) => {
-                if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if error
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     return Err(Rejection::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         jsonrpc::INVALID_REQUEST,
@@ -140,7 +143,9 @@ impl Front {
         };
 
         if message.method() == Some("initialize") {
-            return self.initialize(&message, scope).map_err(|r| r.with_id(request_id.as_ref()));
+            return self
+                .initialize(&message, scope)
+                .map_err(|r| r.with_id(request_id.as_ref()));
         }
 
         let header_version = headers
@@ -153,9 +158,18 @@ impl Front {
             Some(other) => {
                 return Err(unsupported_version(other).with_id(request_id.as_ref()));
             }
-            // No header: a session means a 2025-03-26 client; modern `_meta`
-            // without the header is a malformed modern request.
-            None => session_id.is_none() && modern::meta_version(&message).is_some(),
+            // No header: a 2025-03-26 client (the transport's default), unless
+            // the body carries modern `_meta`: a modern request missing its
+            // required header.
+            None if session_id.is_none() && modern::meta_version(&message).is_some() => {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    jsonrpc::HEADER_MISMATCH,
+                    "Header mismatch: MCP-Protocol-Version header is required",
+                )
+                .with_id(request_id.as_ref()));
+            }
+            None => false,
         };
 
         let client = if modern {
@@ -192,7 +206,11 @@ impl Front {
     }
 
     /// The 2025 handshake: opens a client session.
-    fn initialize(&self, message: &Message, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+    fn initialize(
+        &self,
+        message: &Message,
+        scope: Option<&str>,
+    ) -> Result<Response<Body>, Rejection> {
         let Message::Request { id, params, .. } = message else {
             return Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
@@ -242,7 +260,11 @@ impl Front {
     }
 
     /// The legacy session a request names, checked against the endpoint.
-    fn session(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Arc<ClientSession>, Rejection> {
+    fn session(
+        &self,
+        headers: &HeaderMap,
+        scope: Option<&str>,
+    ) -> Result<Arc<ClientSession>, Rejection> {
         let Some(id) = headers.get(HEADER_SESSION_ID) else {
             return Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
@@ -264,7 +286,10 @@ impl Front {
 
     /// GET opens the 2025 server-to-client stream; 2026 has none (405).
     fn get(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
-        if headers.get(HEADER_PROTOCOL_VERSION).is_some_and(|v| v == protocol::MODERN) {
+        if headers
+            .get(HEADER_PROTOCOL_VERSION)
+            .is_some_and(|v| v == protocol::MODERN)
+        {
             return Err(Rejection::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 jsonrpc::INVALID_REQUEST,
@@ -294,7 +319,11 @@ impl Front {
     }
 
     /// DELETE ends a legacy session and the upstream sessions pinned to it.
-    async fn delete(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+    async fn delete(
+        &self,
+        headers: &HeaderMap,
+        scope: Option<&str>,
+    ) -> Result<Response<Body>, Rejection> {
         let session = self.session(headers, scope)?;
         self.sessions.remove(&session.id);
         let slots: Vec<_> = session

@@ -41,7 +41,11 @@ pub fn validate(headers: &HeaderMap, message: &Message) -> Result<(), Rejection>
 
     let header_method = header_text(headers, HEADER_METHOD)?;
     match header_method {
-        None => return Err(mismatch("Header mismatch: Mcp-Method header is required".into())),
+        None => {
+            return Err(mismatch(
+                "Header mismatch: Mcp-Method header is required".into(),
+            ));
+        }
         Some(value) if value != method => {
             return Err(mismatch(format!(
                 "Header mismatch: Mcp-Method header value '{value}' does not match body value '{method}'"
@@ -50,7 +54,9 @@ pub fn validate(headers: &HeaderMap, message: &Message) -> Result<(), Rejection>
         Some(_) => {}
     }
 
-    if let Some(key) = protocol::routed_name_key(method).filter(|_| method != "resources/subscribe" && method != "resources/unsubscribe") {
+    if let Some(key) = protocol::routed_name_key(method)
+        .filter(|_| method != "resources/subscribe" && method != "resources/unsubscribe")
+    {
         let body_value = message
             .params()
             .and_then(|p| p.get(key))
@@ -72,7 +78,10 @@ pub fn validate(headers: &HeaderMap, message: &Message) -> Result<(), Rejection>
     }
 
     let meta = message.params().and_then(|p| p.get("_meta"));
-    match meta.and_then(|m| m.get(META_PROTOCOL_VERSION)).and_then(Value::as_str) {
+    match meta
+        .and_then(|m| m.get(META_PROTOCOL_VERSION))
+        .and_then(Value::as_str)
+    {
         None => return Err(missing_meta(META_PROTOCOL_VERSION)),
         Some(protocol::MODERN) => {}
         Some(other) => {
@@ -102,10 +111,15 @@ fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reject
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| mismatch(format!("Header mismatch: {name} contains invalid characters")))?;
-    match text.strip_prefix("=?base64?").and_then(|t| t.strip_suffix("?=")) {
+    let text = value.to_str().map_err(|_| {
+        mismatch(format!(
+            "Header mismatch: {name} contains invalid characters"
+        ))
+    })?;
+    match text
+        .strip_prefix("=?base64?")
+        .and_then(|t| t.strip_suffix("?="))
+    {
         None => Ok(Some(text.to_string())),
         Some(encoded) => decode_base64(encoded)
             .and_then(|bytes| String::from_utf8(bytes).ok())

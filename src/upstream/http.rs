@@ -50,7 +50,11 @@ pub struct HttpLink {
 }
 
 impl HttpLink {
-    pub fn new(client: HttpClient, url: &str, headers: &[(String, String)]) -> Result<Self, String> {
+    pub fn new(
+        client: HttpClient,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
         if uri.scheme_str() == Some("https") {
             // Upstream TLS arrives with the security work; refusing beats
@@ -129,7 +133,9 @@ impl HttpLink {
         if !status.is_success() {
             // A JSON-RPC error body (for example, an unsupported version) is
             // still an answer; hand it back for the caller to interpret.
-            let body = read_body(response.into_body(), deadline).await.unwrap_or_default();
+            let body = read_body(response.into_body(), deadline)
+                .await
+                .unwrap_or_default();
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
@@ -139,7 +145,10 @@ impl HttpLink {
         if is_stream {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(read_stream(response.into_body(), tx, expect_id, deadline));
-            return Ok(Reply::Stream { messages: rx, session_id });
+            return Ok(Reply::Stream {
+                messages: rx,
+                session_id,
+            });
         }
         let body = read_body(response.into_body(), deadline).await?;
         Ok(Reply::Json { body, session_id })
@@ -180,10 +189,11 @@ fn classify_send_error(error: &hyper_util::client::legacy::Error) -> UpstreamErr
 }
 
 async fn read_body(body: hyper::body::Incoming, deadline: Instant) -> Result<Bytes, UpstreamError> {
-    let collected = tokio::time::timeout_at(deadline, Limited::new(body, MAX_RESPONSE_BYTES).collect())
-        .await
-        .map_err(|_| UpstreamError::Timeout)?
-        .map_err(|e| UpstreamError::Broken(e.to_string()))?;
+    let collected =
+        tokio::time::timeout_at(deadline, Limited::new(body, MAX_RESPONSE_BYTES).collect())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| UpstreamError::Broken(e.to_string()))?;
     Ok(collected.to_bytes())
 }
 
@@ -216,7 +226,9 @@ async fn read_stream(
             }
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if let Err(e) = decoder.push(&data, &mut events) {
             let _ = tx.send(Err(UpstreamError::Protocol(e.to_string()))).await;
             return;

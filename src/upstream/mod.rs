@@ -54,7 +54,10 @@ pub enum UpstreamError {
 /// An upstream's answer, with ids already those of the caller.
 pub enum Reply {
     /// One JSON-RPC response, serialised.
-    Json { body: Bytes, session_id: Option<HeaderValue> },
+    Json {
+        body: Bytes,
+        session_id: Option<HeaderValue>,
+    },
     /// Messages in order (notifications, then the response).
     Stream {
         messages: mpsc::Receiver<Result<Value, UpstreamError>>,
@@ -166,7 +169,9 @@ impl Upstream {
             listing.prompts = self.list_all("prompts/list", "prompts", deadline).await?;
         }
         if capabilities.get("resources").is_some() {
-            listing.resources = self.list_all("resources/list", "resources", deadline).await?;
+            listing.resources = self
+                .list_all("resources/list", "resources", deadline)
+                .await?;
             listing.resource_templates = self
                 .list_all("resources/templates/list", "resourceTemplates", deadline)
                 .await
@@ -192,9 +197,14 @@ impl Upstream {
             .and_then(Value::as_array)
             .is_some_and(|v| v.iter().any(|v| v == protocol::MODERN));
         if !supports_modern {
-            return Err(UpstreamError::Protocol("no supported modern version".into()));
+            return Err(UpstreamError::Protocol(
+                "no supported modern version".into(),
+            ));
         }
-        Ok(result.get("capabilities").cloned().unwrap_or_else(|| json!({})))
+        Ok(result
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({})))
     }
 
     /// The 2025 handshake: `initialize`, then `notifications/initialized`.
@@ -238,7 +248,10 @@ impl Upstream {
             id: session_id,
             version,
             generation: self.generation(),
-            capabilities: result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+            capabilities: result
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
         };
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
         self.exchange(
@@ -294,7 +307,13 @@ impl Upstream {
         let deadline = Instant::now() + self.spec.timeout;
         let client_id = call.message.get("id").cloned();
         let (reply, sent_id) = self
-            .request(call.message, call.name, call.forwarded, call.caller, deadline)
+            .request(
+                call.message,
+                call.name,
+                call.forwarded,
+                call.caller,
+                deadline,
+            )
             .await?;
         match client_id {
             Some(client_id) if client_id != sent_id => Ok(renumber(reply, sent_id, client_id)),
@@ -336,14 +355,30 @@ impl Upstream {
             }
             let version = HeaderValue::from_static(protocol::MODERN);
             let reply = self
-                .exchange(&message, Some(&version), None, method.as_deref().or(None), forwarded, deadline)
+                .exchange(
+                    &message,
+                    Some(&version),
+                    None,
+                    method.as_deref().or(None),
+                    forwarded,
+                    deadline,
+                )
                 .await
                 .map(|reply| (reply, sent_id.clone()));
             let _ = name; // Mcp-Name is derived from the body in `exchange`.
             return reply;
         }
 
-        let slot = if shared { &self.shared } else { caller.slot.unwrap_or(&self.shared) };
+        // A 2025 upstream must not see a modern client's per-request keys:
+        // the session already negotiated what they say.
+        if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+            strip_modern_meta(params);
+        }
+        let slot = if shared {
+            &self.shared
+        } else {
+            caller.slot.unwrap_or(&self.shared)
+        };
         let client_info = if shared { None } else { caller.client_info };
         for attempt in 0..2 {
             let session = slot
@@ -390,9 +425,9 @@ impl Upstream {
         match &self.link {
             Link::Http(link) => {
                 let method = method.or_else(|| message.get("method").and_then(Value::as_str));
-                let name = method.and_then(protocol::routed_name_key).and_then(|key| {
-                    message.get("params")?.get(key)?.as_str()
-                });
+                let name = method
+                    .and_then(protocol::routed_name_key)
+                    .and_then(|key| message.get("params")?.get(key)?.as_str());
                 let headers = http::PostHeaders {
                     version,
                     session: session.and_then(|s| s.id.as_ref()),
@@ -400,9 +435,10 @@ impl Upstream {
                     name,
                     forwarded,
                 };
-                let body = Bytes::from(serde_json::to_vec(message).map_err(|e| {
-                    UpstreamError::Protocol(e.to_string())
-                })?);
+                let body = Bytes::from(
+                    serde_json::to_vec(message)
+                        .map_err(|e| UpstreamError::Protocol(e.to_string()))?,
+                );
                 link.post(body, &headers, expect_id, deadline).await
             }
             Link::Stdio(link) => {
@@ -439,13 +475,22 @@ impl Upstream {
             .unwrap_or_else(|| HeaderValue::from_static(protocol::MODERN));
         let deadline = Instant::now() + Duration::from_secs(5);
         let _ = self
-            .exchange(&refusal, Some(&version), session.as_deref(), None, &[], deadline)
+            .exchange(
+                &refusal,
+                Some(&version),
+                session.as_deref(),
+                None,
+                &[],
+                deadline,
+            )
             .await;
     }
 
     /// Ends a client's upstream session (client sent DELETE).
     pub async fn end_session(&self, slot: &SessionSlot) {
-        let Some(session) = slot.take().await else { return };
+        let Some(session) = slot.take().await else {
+            return;
+        };
         if let (Link::Http(link), Some(id)) = (&self.link, &session.id) {
             link.delete(id, &session.version).await;
         }
@@ -460,7 +505,10 @@ impl Upstream {
     }
 
     fn fresh_id(&self) -> Value {
-        json!(format!("sb-{}", self.next_id.fetch_add(1, Ordering::Relaxed)))
+        json!(format!(
+            "sb-{}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 }
 
@@ -476,10 +524,10 @@ fn gateway_meta() -> Value {
 /// A legacy client's request toward a modern upstream needs per-request
 /// `_meta`; a modern client's already has it and keeps it.
 fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, client_info: Option<&Value>) {
-    let meta = params
-        .entry("_meta")
-        .or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else { return };
+    let meta = params.entry("_meta").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
     meta.entry(protocol::META_PROTOCOL_VERSION)
         .or_insert_with(|| protocol::MODERN.into());
     meta.entry(protocol::META_CLIENT_CAPABILITIES)
@@ -490,6 +538,18 @@ fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, client_info: 
     } else {
         meta.entry(protocol::META_CLIENT_INFO)
             .or_insert_with(protocol::implementation);
+    }
+}
+
+/// Removes the 2026-07-28 per-request `_meta` keys (and `_meta` itself
+/// when nothing else is left in it).
+fn strip_modern_meta(params: &mut serde_json::Map<String, Value>) {
+    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+    if meta.is_empty() {
+        params.remove("_meta");
     }
 }
 
@@ -506,7 +566,10 @@ fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
             };
             Reply::Json { body, session_id }
         }
-        Reply::Stream { mut messages, session_id } => {
+        Reply::Stream {
+            mut messages,
+            session_id,
+        } => {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(async move {
                 while let Some(mut message) = messages.recv().await {
@@ -520,7 +583,10 @@ fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
                     }
                 }
             });
-            Reply::Stream { messages: rx, session_id }
+            Reply::Stream {
+                messages: rx,
+                session_id,
+            }
         }
         Reply::Accepted => Reply::Accepted,
     }
@@ -531,7 +597,9 @@ async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamErro
     match reply {
         Reply::Json { body, .. } => serde_json::from_slice(&body)
             .map_err(|e| UpstreamError::Protocol(format!("response is not JSON: {e}"))),
-        Reply::Accepted => Err(UpstreamError::Protocol("202 where a response was due".into())),
+        Reply::Accepted => Err(UpstreamError::Protocol(
+            "202 where a response was due".into(),
+        )),
         Reply::Stream { mut messages, .. } => {
             while let Some(message) = messages.recv().await {
                 let message = message?;
@@ -539,7 +607,9 @@ async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamErro
                     return Ok(message);
                 }
             }
-            Err(UpstreamError::Broken("stream ended without a response".into()))
+            Err(UpstreamError::Broken(
+                "stream ended without a response".into(),
+            ))
         }
     }
 }

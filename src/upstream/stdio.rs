@@ -77,7 +77,8 @@ impl StdioLink {
             lock(&process.pending).insert(id.to_string(), tx);
             rx
         });
-        let mut line = serde_json::to_vec(message).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(message).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         line.push(b'\n');
         if process.stdin.send(line).await.is_err() {
             return Err(UpstreamError::Connect("process is not running".into()));
@@ -92,7 +93,9 @@ impl StdioLink {
                 }
                 Err(UpstreamError::Timeout)
             }
-            Ok(Err(_)) => Err(UpstreamError::Broken("process exited before answering".into())),
+            Ok(Err(_)) => Err(UpstreamError::Broken(
+                "process exited before answering".into(),
+            )),
             Ok(Ok(response)) => Ok(Reply::Json {
                 body: Bytes::from(response.to_string()),
                 session_id: None,
@@ -165,7 +168,9 @@ impl StdioLink {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn write_lines(mut stdin: tokio::process::ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {

@@ -1,0 +1,439 @@
+//! Shared by the integration tests: start real processes on port 0 (the
+//! gateway, rmcp upstreams, third-party peers), wait for them with a
+//! deadline, and talk real HTTP to them. Every process is killed when its
+//! guard drops.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// How long any process may take to come up.
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn peers() -> PathBuf {
+    repo().join("tests/peers")
+}
+
+/// A child process, killed on drop.
+pub struct Proc {
+    pub child: Child,
+    /// Lines the process printed (stdout and stderr), for failure messages.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Starts `command` and waits until one of its output lines contains
+    /// `ready`; returns that line.
+    pub fn start(mut command: Command, ready: &str) -> (Proc, String) {
+        let description = format!("{command:?}");
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {description}: {e}"));
+        let (tx, rx) = mpsc::channel();
+        forward_lines(child.stdout.take().unwrap(), tx.clone());
+        forward_lines(child.stderr.take().unwrap(), tx);
+        let mut proc = Proc { child, lines: rx };
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match proc.lines.recv_timeout(left) {
+                Ok(line) if line.contains(ready) => return (proc, line),
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let status = proc.child.try_wait().ok().flatten();
+                    panic!(
+                        "{description} did not print {ready:?} in time (exit: {status:?}); it printed:\n{}",
+                        seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Everything printed since start (or the last call), waiting up to `wait`.
+    pub fn drain(&self, wait: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + wait;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            out.push(line);
+        }
+        out
+    }
+
+    /// Waits until a line containing `needle` appears.
+    pub fn wait_for(&self, needle: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line containing {needle:?} within {wait:?}"),
+            }
+        }
+    }
+}
+
+fn forward_lines(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                // Nobody listens any more; keep draining so the child never
+                // blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+}
+
+fn url_in(line: &str) -> String {
+    let start = line
+        .find("http://")
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    line[start..].split_whitespace().next().unwrap().to_string()
+}
+
+/// The rmcp upstream from `conformance/upstream.rs`.
+pub fn rmcp_upstream(args: &[&str]) -> (Proc, String) {
+    let mut command = Command::new(example_path("conformance-upstream"));
+    command.args(args);
+    let (proc, line) = Proc::start(command, "listening on http://");
+    (proc, url_in(&line))
+}
+
+/// A cargo example binary beside the test binary (cargo test builds them).
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe.parent().unwrap().parent().unwrap();
+    let path = debug_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` (it builds examples)",
+        path.display()
+    );
+    path
+}
+
+/// `@modelcontextprotocol/server-everything` in Streamable HTTP mode, on loopback.
+pub fn everything() -> (Proc, String) {
+    need_node_modules();
+    let mut command = Command::new("bash");
+    command.arg(peers().join("everything.sh")).arg("0");
+    let (proc, line) = Proc::start(command, "loopback: listening on");
+    let address = line.rsplit(' ').next().unwrap().to_string();
+    (proc, format!("http://{address}/mcp"))
+}
+
+/// The Python SDK's MCPServer (`tests/peers/py_server.py`).
+pub fn py_server(transport: &str, extra: &[&str]) -> (Proc, String) {
+    let mut command = Command::new("python3");
+    command
+        .arg(peers().join("py_server.py"))
+        .arg("0")
+        .arg(transport)
+        .args(extra);
+    let (proc, line) = Proc::start(command, "py_server ready on");
+    (proc, url_in(&line))
+}
+
+fn need_node_modules() {
+    assert!(
+        peers().join("node_modules").exists(),
+        "tests/peers/node_modules is missing: run `npm ci --prefix tests/peers` (bash .ci/run does)"
+    );
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub proc: Proc,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub config: TempFile,
+}
+
+impl Gateway {
+    /// Starts `switchboard serve` on `upstreams_yaml` (the `upstreams:` list
+    /// and anything else but `listen`).
+    pub fn start(config_yaml: &str) -> Gateway {
+        let config = TempFile::new("yaml", &format!("listen: \"127.0.0.1:0\"\n{config_yaml}"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config.path)
+            .env("RUST_LOG", "switchboard=debug");
+        let (proc, line) = Proc::start(command, "switchboard listening on");
+        let url = url_in(&line);
+        let base = url.trim_end_matches("/mcp").to_string();
+        Gateway { proc, base, config }
+    }
+
+    pub fn mcp(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    pub fn server_mcp(&self, name: &str) -> String {
+        format!("{}/servers/{name}/mcp", self.base)
+    }
+
+    /// Waits until `tools/list` through `/mcp` has every name in `tools`.
+    pub async fn wait_for_tools(&self, tools: &[&str]) {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let listed = list_tool_names(&self.mcp()).await;
+            if tools.iter().all(|t| listed.iter().any(|l| l == t)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tools {tools:?} did not all appear; listed: {listed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Names listed by a stateless 2026-07-28 `tools/list`.
+pub async fn list_tool_names(url: &str) -> Vec<String> {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let response = post(url, &modern_headers("tools/list", None), body).await;
+    let Some(tools) = response
+        .json()
+        .pointer("/result/tools")
+        .and_then(Value::as_array)
+        .cloned()
+    else {
+        return Vec::new();
+    };
+    tools
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A file removed on drop.
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    pub fn new(extension: &str, contents: &str) -> TempFile {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "switchboard-test-{}-{}.{extension}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, contents).unwrap();
+        TempFile { path }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// An HTTP response, fully read.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// The JSON-RPC message in the body: the JSON body itself, or the last
+    /// `data:` of an event stream.
+    pub fn json(&self) -> Value {
+        let text = String::from_utf8_lossy(&self.body);
+        if self.content_type().starts_with("text/event-stream") {
+            let last = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .last()
+                .unwrap_or("null");
+            return serde_json::from_str(last).unwrap_or(Value::Null);
+        }
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+pub fn modern_headers(method: &str, name: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("content-type".into(), "application/json".into()),
+        (
+            "accept".into(),
+            "application/json, text/event-stream".into(),
+        ),
+        ("mcp-protocol-version".into(), "2026-07-28".into()),
+        ("mcp-method".into(), method.into()),
+    ];
+    if let Some(name) = name {
+        headers.push(("mcp-name".into(), name.into()));
+    }
+    headers
+}
+
+pub fn legacy_headers(session: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("content-type".into(), "application/json".into()),
+        (
+            "accept".into(),
+            "application/json, text/event-stream".into(),
+        ),
+    ];
+    if let Some(session) = session {
+        headers.push(("mcp-session-id".into(), session.into()));
+        headers.push(("mcp-protocol-version".into(), "2025-11-25".into()));
+    }
+    headers
+}
+
+/// Sends one request and reads the whole response (bounded by a deadline).
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> HttpResponse {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+        .await
+        .expect("response in time")
+        .expect("HTTP exchange");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+        .await
+        .expect("body in time")
+        .expect("body")
+        .to_bytes();
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn post(url: &str, headers: &[(String, String)], body: &str) -> HttpResponse {
+    request("POST", url, headers, body).await
+}
+
+/// Opens a 2025 session with a raw `initialize`; returns the session id.
+pub async fn initialize(url: &str) -> String {
+    let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw-test","version":"0"}}}"#;
+    let response = post(url, &legacy_headers(None), body).await;
+    assert_eq!(response.status, 200, "initialize: {:?}", response.body);
+    let session = response.header("mcp-session-id").expect("session id");
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let accepted = post(url, &legacy_headers(Some(&session)), note).await;
+    assert_eq!(accepted.status, 202);
+    session
+}
+
+/// Runs a third-party client script and parses its one JSON line.
+fn run_client(mut command: Command, what: &str) -> Value {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{what} printed {stdout:?}: {e}"))
+}
+
+/// The TypeScript SDK client: `legacy` (sdk 1.x), `modern` (client 2.x
+/// pinned to 2026-07-28) or `auto`.
+pub fn ts_client(url: &str, mode: &str, plan: &Value) -> Value {
+    need_node_modules();
+    let mut command = Command::new("node");
+    command
+        .arg(peers().join("ts_client.mjs"))
+        .arg(url)
+        .arg(mode)
+        .arg(plan.to_string());
+    run_client(command, &format!("ts_client {mode} {url}"))
+}
+
+/// The Python SDK client (2025 handshake).
+pub fn py_client(url: &str, plan: &Value) -> Value {
+    let mut command = Command::new("python3");
+    command
+        .arg(peers().join("py_client.py"))
+        .arg(url)
+        .arg(plan.to_string());
+    run_client(command, &format!("py_client {url}"))
+}
+
+/// The text of a named call in a client script's output.
+pub fn call_text<'a>(output: &'a Value, index: usize) -> &'a str {
+    let call = &output["calls"][index];
+    assert!(call.get("error").is_none(), "call {index} failed: {call}");
+    assert_eq!(call["isError"], false, "call {index} is an error: {call}");
+    call["text"].as_str().unwrap_or_default()
+}
+
+pub fn path_exists(path: &Path) -> bool {
+    path.exists()
+}
