@@ -28,6 +28,16 @@ pub const HEADER_PARAM_PREFIX: &str = "mcp-param-";
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// Methods of the 2025 era that 2026-07-28 removed: a modern client calling
+/// one gets 404, like any unknown method.
+pub const REMOVED_IN_MODERN: &[&str] = &[
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
 
 /// Which era a peer (client or upstream) speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]

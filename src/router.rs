@@ -132,6 +132,18 @@ async fn handle_request(
     let params = params.unwrap_or_else(|| json!({}));
     let cursor = params.get("cursor").and_then(Value::as_str);
     let scope = request.scope().map_err(|e| (StatusCode::BAD_GATEWAY, e))?;
+    if request.is_modern() && protocol::REMOVED_IN_MODERN.contains(&method) {
+        return Err((
+            StatusCode::NOT_FOUND,
+            RpcError::new(
+                jsonrpc::METHOD_NOT_FOUND,
+                format!(
+                    "Method not found: {method} does not exist in {}",
+                    protocol::MODERN
+                ),
+            ),
+        ));
+    }
     match method {
         "ping" => Ok(request.finish(id, json!({}), false)),
         "server/discover" => Ok(request.finish(id, discover(request, scope), true)),
@@ -238,7 +250,25 @@ async fn handle_request(
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             forward_request(request, &upstream, message, id).await
         }
-        "logging/setLevel" if request.scope.is_none() => Ok(request.finish(id, json!({}), false)),
+        "logging/setLevel" => {
+            let Client::Legacy(session) = &request.client else {
+                unreachable!("a modern client's setLevel was refused above");
+            };
+            let level = params
+                .get("level")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid_params("params.level is required"))?;
+            // Kept for modern upstreams, which take the level per request.
+            session.set_log_level(level);
+            match only_upstream(request) {
+                Some((upstream, _)) if !upstream.era().is_some_and(|e| *e == Era::Modern) => {
+                    let message =
+                        json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+                    forward_request(request, &upstream, message, id).await
+                }
+                _ => Ok(request.finish(id, json!({}), false)),
+            }
+        }
         _ => {
             if let Some((upstream, _)) = only_upstream(request) {
                 let message =
@@ -281,7 +311,7 @@ fn discover(request: &Request<'_>, scope: Scope<'_>) -> Value {
     };
     let _ = request;
     json!({
-        "supportedVersions": [protocol::MODERN],
+        "supportedVersions": protocol::SUPPORTED,
         "capabilities": capabilities,
         "_meta": { "io.modelcontextprotocol/serverInfo": protocol::implementation() },
     })
@@ -345,7 +375,7 @@ async fn forward_request(
         .map_err(|error| upstream_failure(upstream, error))?;
     let adapt = Adapt::new(request, upstream);
     Ok(match reply {
-        Reply::Json { body, .. } => {
+        Reply::Json { body, status, .. } => {
             let body = if adapt.needed() {
                 match serde_json::from_slice::<Value>(&body) {
                     Ok(mut value) => {
@@ -357,7 +387,14 @@ async fn forward_request(
             } else {
                 body
             };
-            Outcome::Json(StatusCode::OK, body)
+            // A 2026 client gets the upstream's status (404 for an unknown
+            // method); a 2025 client gets errors in a 200, as that era does.
+            let status = if request.is_modern() {
+                status
+            } else {
+                StatusCode::OK
+            };
+            Outcome::Json(status, body)
         }
         Reply::Accepted => Outcome::Accepted,
         Reply::Stream { messages, .. } => {
@@ -386,12 +423,13 @@ async fn forward(
     message: Value,
     _id: Option<&Value>,
 ) -> Result<Reply, UpstreamError> {
-    let (slot, client_info) = match &request.client {
+    let (slot, client_info, log_level) = match &request.client {
         Client::Legacy(session) => (
             Some(session.slot(&upstream.name)),
             session.client_info.clone(),
+            session.log_level(),
         ),
-        Client::Modern => (None, None),
+        Client::Modern => (None, None, None),
     };
     let name = message
         .get("method")
@@ -406,6 +444,7 @@ async fn forward(
         caller: Caller {
             slot: slot.as_deref(),
             client_info: client_info.as_ref(),
+            log_level: log_level.as_deref(),
         },
     };
     upstream.call(call).await

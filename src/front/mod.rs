@@ -142,15 +142,24 @@ impl Front {
             _ => None,
         };
 
+        let header_version = headers
+            .get(HEADER_PROTOCOL_VERSION)
+            .map(|v| v.to_str().unwrap_or("").to_string());
         if message.method() == Some("initialize") {
+            // A request already speaking 2026-07-28 has no handshake to make.
+            if header_version.as_deref() == Some(protocol::MODERN) {
+                return Err(Rejection::new(
+                    StatusCode::NOT_FOUND,
+                    jsonrpc::METHOD_NOT_FOUND,
+                    "Method not found: initialize does not exist in 2026-07-28",
+                )
+                .with_id(request_id.as_ref()));
+            }
             return self
                 .initialize(&message, scope)
                 .map_err(|r| r.with_id(request_id.as_ref()));
         }
 
-        let header_version = headers
-            .get(HEADER_PROTOCOL_VERSION)
-            .map(|v| v.to_str().unwrap_or("").to_string());
         let session_id = headers.get(HEADER_SESSION_ID);
         let modern = match header_version.as_deref() {
             Some(protocol::MODERN) => true,

@@ -1,7 +1,7 @@
 //! Legacy (2025-era) client sessions: what `initialize` established, and
 //! the upstream sessions pinned to it for affinity.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dashmap::DashMap;
@@ -20,10 +20,23 @@ pub struct ClientSession {
     pub scope: Option<Arc<str>>,
     /// One upstream session per upstream, created on first use: affinity.
     pub upstreams: DashMap<Arc<str>, Arc<SessionSlot>>,
+    /// Set by `logging/setLevel`; sent per request to modern upstreams.
+    log_level: Mutex<Option<Arc<str>>>,
     pub created: Instant,
 }
 
 impl ClientSession {
+    pub fn set_log_level(&self, level: &str) {
+        *self.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::from(level));
+    }
+
+    pub fn log_level(&self) -> Option<Arc<str>> {
+        self.log_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The slot for `upstream`, created empty on first use.
     pub fn slot(&self, upstream: &Arc<str>) -> Arc<SessionSlot> {
         if let Some(slot) = self.upstreams.get(upstream) {
@@ -53,6 +66,7 @@ impl Sessions {
             client_info,
             scope,
             upstreams: DashMap::new(),
+            log_level: Mutex::new(None),
             created: Instant::now(),
         });
         self.by_id.insert(id, session.clone());

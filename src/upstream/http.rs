@@ -131,11 +131,25 @@ impl HttpLink {
             return Err(UpstreamError::SessionLost);
         }
         if !status.is_success() {
-            // A JSON-RPC error body (for example, an unsupported version) is
-            // still an answer; hand it back for the caller to interpret.
             let body = read_body(response.into_body(), deadline)
                 .await
                 .unwrap_or_default();
+            // A JSON-RPC error for this request (a 2026 upstream answers an
+            // unknown method with 404, a missing capability with 400) is an
+            // answer to pass on, not a transport failure.
+            if let Some(id) = &expect_id {
+                let answer: Option<Value> = serde_json::from_slice(&body).ok();
+                if answer
+                    .as_ref()
+                    .is_some_and(|a| a.get("error").is_some() && a.get("id") == Some(id))
+                {
+                    return Ok(Reply::Json {
+                        body,
+                        status,
+                        session_id,
+                    });
+                }
+            }
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
@@ -151,7 +165,11 @@ impl HttpLink {
             });
         }
         let body = read_body(response.into_body(), deadline).await?;
-        Ok(Reply::Json { body, session_id })
+        Ok(Reply::Json {
+            body,
+            status,
+            session_id,
+        })
     }
 
     /// Ends an upstream session (best effort: the upstream may have gone).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ::http::{HeaderName, HeaderValue};
+use ::http::{HeaderName, HeaderValue, StatusCode};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -53,9 +53,11 @@ pub enum UpstreamError {
 
 /// An upstream's answer, with ids already those of the caller.
 pub enum Reply {
-    /// One JSON-RPC response, serialised.
+    /// One JSON-RPC response, serialised, with the HTTP status it came
+    /// with (a 2026 upstream answers some errors with 400 or 404).
     Json {
         body: Bytes,
+        status: StatusCode,
         session_id: Option<HeaderValue>,
     },
     /// Messages in order (notifications, then the response).
@@ -74,6 +76,9 @@ pub struct Caller<'a> {
     pub slot: Option<&'a SessionSlot>,
     /// The client's `clientInfo`, passed on so upstream logs name it.
     pub client_info: Option<&'a Value>,
+    /// The level a 2025 client set with `logging/setLevel`, which a modern
+    /// upstream takes per request.
+    pub log_level: Option<&'a str>,
 }
 
 /// One call to forward.
@@ -288,6 +293,7 @@ impl Upstream {
             let caller = Caller {
                 slot: None,
                 client_info: None,
+                log_level: None,
             };
             let (reply, id) = self.request(message, None, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;
@@ -349,7 +355,7 @@ impl Upstream {
 
         if *era == Era::Modern {
             if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
-                ensure_modern_meta(params, caller.client_info);
+                ensure_modern_meta(params, caller.client_info, caller.log_level);
             } else if method.is_some() {
                 message["params"] = json!({ "_meta": gateway_meta() });
             }
@@ -523,7 +529,11 @@ fn gateway_meta() -> Value {
 
 /// A legacy client's request toward a modern upstream needs per-request
 /// `_meta`; a modern client's already has it and keeps it.
-fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, client_info: Option<&Value>) {
+fn ensure_modern_meta(
+    params: &mut serde_json::Map<String, Value>,
+    client_info: Option<&Value>,
+    log_level: Option<&str>,
+) {
     let meta = params.entry("_meta").or_insert_with(|| json!({}));
     let Some(meta) = meta.as_object_mut() else {
         return;
@@ -532,6 +542,10 @@ fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, client_info: 
         .or_insert_with(|| protocol::MODERN.into());
     meta.entry(protocol::META_CLIENT_CAPABILITIES)
         .or_insert_with(|| json!({}));
+    if let Some(level) = log_level {
+        meta.entry(protocol::META_LOG_LEVEL)
+            .or_insert_with(|| level.into());
+    }
     if let Some(info) = client_info {
         meta.entry(protocol::META_CLIENT_INFO)
             .or_insert_with(|| info.clone());
@@ -556,7 +570,11 @@ fn strip_modern_meta(params: &mut serde_json::Map<String, Value>) {
 /// Puts the caller's id back on a reply sent under a gateway id.
 fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
     match reply {
-        Reply::Json { body, session_id } => {
+        Reply::Json {
+            body,
+            status,
+            session_id,
+        } => {
             let body = match serde_json::from_slice::<Value>(&body) {
                 Ok(mut value) if value.get("id") == Some(&sent) => {
                     value["id"] = client;
@@ -564,7 +582,11 @@ fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
                 }
                 _ => body,
             };
-            Reply::Json { body, session_id }
+            Reply::Json {
+                body,
+                status,
+                session_id,
+            }
         }
         Reply::Stream {
             mut messages,

@@ -98,6 +98,7 @@ impl StdioLink {
             )),
             Ok(Ok(response)) => Ok(Reply::Json {
                 body: Bytes::from(response.to_string()),
+                status: http::StatusCode::OK,
                 session_id: None,
             }),
         }
