@@ -3,7 +3,7 @@
 //! message passes through untouched.
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -91,10 +91,11 @@ impl Message {
         if envelope.jsonrpc.as_deref() != Some("2.0") {
             return Err(ParseError::Invalid("jsonrpc must be \"2.0\""));
         }
-        if let Some(params) = &envelope.params {
-            if !params.is_object() && !params.is_array() {
-                return Err(ParseError::Invalid("params must be an object"));
-            }
+        if let Some(params) = &envelope.params
+            && !params.is_object()
+            && !params.is_array()
+        {
+            return Err(ParseError::Invalid("params must be an object"));
         }
         match (envelope.id, envelope.method) {
             (Some(id), Some(method)) => {
@@ -137,33 +138,6 @@ impl Message {
             }
             Message::Response { .. } => None,
         }
-    }
-
-    pub fn to_value(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("jsonrpc".into(), "2.0".into());
-        match self {
-            Message::Request { id, method, params } => {
-                object.insert("id".into(), id.clone());
-                object.insert("method".into(), method.clone().into());
-                if let Some(params) = params {
-                    object.insert("params".into(), params.clone());
-                }
-            }
-            Message::Notification { method, params } => {
-                object.insert("method".into(), method.clone().into());
-                if let Some(params) = params {
-                    object.insert("params".into(), params.clone());
-                }
-            }
-            Message::Response { id, body } => {
-                object.insert("id".into(), id.clone());
-                if let Some(fields) = body.as_object() {
-                    object.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-            }
-        }
-        Value::Object(object)
     }
 }
 

@@ -102,11 +102,11 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
             // Cancellation reaches the upstream only through its own session;
             // without one, the notification has nowhere to go (and is
             // harmless to drop, as the spec allows for cancels).
-            if method == "notifications/cancelled" {
-                if let Some((upstream, _)) = only_upstream(&request) {
-                    let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
-                    let _ = forward(&request, &upstream, message, None).await;
-                }
+            if method == "notifications/cancelled"
+                && let Some(upstream) = only_upstream(&request)
+            {
+                let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+                let _ = forward(&request, &upstream, message).await;
             }
             Outcome::Accepted
         }
@@ -146,7 +146,7 @@ async fn handle_request(
     }
     match method {
         "ping" => Ok(request.finish(id, json!({}), false)),
-        "server/discover" => Ok(request.finish(id, discover(request, scope), true)),
+        "server/discover" => Ok(request.finish(id, discover(scope), true)),
         "tools/list" | "prompts/list" => {
             let (page, key) = if method == "tools/list" {
                 (request.catalog.tools_page(scope, cursor), "tools")
@@ -261,7 +261,7 @@ async fn handle_request(
             // Kept for modern upstreams, which take the level per request.
             session.set_log_level(level);
             match only_upstream(request) {
-                Some((upstream, _)) if !upstream.era().is_some_and(|e| *e == Era::Modern) => {
+                Some(upstream) if !upstream.era().is_some_and(|e| *e == Era::Modern) => {
                     let message =
                         json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
                     forward_request(request, &upstream, message, id).await
@@ -270,7 +270,7 @@ async fn handle_request(
             }
         }
         _ => {
-            if let Some((upstream, _)) = only_upstream(request) {
+            if let Some(upstream) = only_upstream(request) {
                 let message =
                     json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
                 return forward_request(request, &upstream, message, id).await;
@@ -293,14 +293,11 @@ async fn handle_request(
 }
 
 /// On `/servers/{name}/mcp`, the one upstream behind it.
-fn only_upstream(request: &Request<'_>) -> Option<(Arc<Upstream>, ())> {
-    request
-        .scope
-        .and_then(|name| request.pool.upstream(name))
-        .map(|u| (u, ()))
+fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
+    request.scope.and_then(|name| request.pool.upstream(name))
 }
 
-fn discover(request: &Request<'_>, scope: Scope<'_>) -> Value {
+fn discover(scope: Scope<'_>) -> Value {
     let capabilities = match scope {
         Scope::Server(server) => server
             .listing
@@ -309,7 +306,6 @@ fn discover(request: &Request<'_>, scope: Scope<'_>) -> Value {
             .unwrap_or_else(|| json!({})),
         Scope::Aggregate => aggregate_capabilities(),
     };
-    let _ = request;
     json!({
         "supportedVersions": protocol::SUPPORTED,
         "capabilities": capabilities,
@@ -370,7 +366,7 @@ async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
-    let reply = forward(request, upstream, message, Some(id))
+    let reply = forward(request, upstream, message)
         .await
         .map_err(|error| upstream_failure(upstream, error))?;
     let adapt = Adapt::new(request, upstream);
@@ -421,7 +417,6 @@ async fn forward(
     request: &Request<'_>,
     upstream: &Arc<Upstream>,
     message: Value,
-    _id: Option<&Value>,
 ) -> Result<Reply, UpstreamError> {
     let (slot, client_info, log_level) = match &request.client {
         Client::Legacy(session) => (
@@ -431,15 +426,8 @@ async fn forward(
         ),
         Client::Modern => (None, None, None),
     };
-    let name = message
-        .get("method")
-        .and_then(Value::as_str)
-        .and_then(protocol::routed_name_key)
-        .and_then(|key| message.get("params")?.get(key)?.as_str())
-        .map(str::to_owned);
     let call = Call {
         message,
-        name: name.as_deref(),
         forwarded: &request.forwarded,
         caller: Caller {
             slot: slot.as_deref(),

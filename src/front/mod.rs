@@ -188,18 +188,18 @@ impl Front {
             let session = self
                 .session(headers, scope)
                 .map_err(|r| r.with_id(request_id.as_ref()))?;
-            if let Some(version) = header_version.as_deref() {
-                if version != session.version {
-                    return Err(Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        jsonrpc::INVALID_REQUEST,
-                        format!(
-                            "MCP-Protocol-Version {version} differs from the session's {}",
-                            session.version
-                        ),
-                    )
-                    .with_id(request_id.as_ref()));
-                }
+            if let Some(version) = header_version.as_deref()
+                && version != session.version
+            {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    jsonrpc::INVALID_REQUEST,
+                    format!(
+                        "MCP-Protocol-Version {version} differs from the session's {}",
+                        session.version
+                    ),
+                )
+                .with_id(request_id.as_ref()));
             }
             Client::Legacy(session)
         };

@@ -153,7 +153,6 @@ impl HttpLink {
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
-                json: serde_json::from_slice(&body).ok(),
             });
         }
         if is_stream {

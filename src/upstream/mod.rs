@@ -37,11 +37,10 @@ pub enum UpstreamError {
     #[error("session expired upstream")]
     SessionLost,
     #[error("answered HTTP {status}: {body}")]
-    Status {
-        status: u16,
-        body: String,
-        json: Option<Value>,
-    },
+    Status { status: u16, body: String },
+    /// A JSON-RPC error in answer to one of the gateway's own requests.
+    #[error("answered with an error: {0}")]
+    Rpc(Value),
     #[error("protocol error: {0}")]
     Protocol(String),
     /// The connection broke after the request was sent: it may have run.
@@ -85,8 +84,6 @@ pub struct Caller<'a> {
 pub struct Call<'a> {
     /// The JSON-RPC request or notification as the upstream must see it.
     pub message: Value,
-    /// `Mcp-Name` toward the upstream (prefix already stripped).
-    pub name: Option<&'a str>,
     /// `Mcp-Param-*` headers from the client, forwarded untouched.
     pub forwarded: &'a [(HeaderName, HeaderValue)],
     pub caller: Caller<'a>,
@@ -295,7 +292,7 @@ impl Upstream {
                 client_info: None,
                 log_level: None,
             };
-            let (reply, id) = self.request(message, None, &[], caller, deadline).await?;
+            let (reply, id) = self.request(message, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;
             if let Some(page) = result.get(key).and_then(Value::as_array) {
                 items.extend(page.iter().cloned());
@@ -313,13 +310,7 @@ impl Upstream {
         let deadline = Instant::now() + self.spec.timeout;
         let client_id = call.message.get("id").cloned();
         let (reply, sent_id) = self
-            .request(
-                call.message,
-                call.name,
-                call.forwarded,
-                call.caller,
-                deadline,
-            )
+            .request(call.message, call.forwarded, call.caller, deadline)
             .await?;
         match client_id {
             Some(client_id) if client_id != sent_id => Ok(renumber(reply, sent_id, client_id)),
@@ -333,7 +324,6 @@ impl Upstream {
     async fn request(
         &self,
         mut message: Value,
-        name: Option<&str>,
         forwarded: &[(HeaderName, HeaderValue)],
         caller: Caller<'_>,
         deadline: Instant,
@@ -360,19 +350,18 @@ impl Upstream {
                 message["params"] = json!({ "_meta": gateway_meta() });
             }
             let version = HeaderValue::from_static(protocol::MODERN);
-            let reply = self
+            // `exchange` derives `Mcp-Name` from the (already unprefixed) body.
+            return self
                 .exchange(
                     &message,
                     Some(&version),
                     None,
-                    method.as_deref().or(None),
+                    method.as_deref(),
                     forwarded,
                     deadline,
                 )
                 .await
-                .map(|reply| (reply, sent_id.clone()));
-            let _ = name; // Mcp-Name is derived from the body in `exchange`.
-            return reply;
+                .map(|reply| (reply, sent_id));
         }
 
         // A 2025 upstream must not see a modern client's per-request keys:
@@ -595,10 +584,11 @@ fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(async move {
                 while let Some(mut message) = messages.recv().await {
-                    if let Ok(value) = &mut message {
-                        if jsonrpc::is_response(value) && value.get("id") == Some(&sent) {
-                            value["id"] = client.clone();
-                        }
+                    if let Ok(value) = &mut message
+                        && jsonrpc::is_response(value)
+                        && value.get("id") == Some(&sent)
+                    {
+                        value["id"] = client.clone();
                     }
                     if tx.send(message).await.is_err() {
                         return;
@@ -638,11 +628,7 @@ async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamErro
 
 fn response_result(response: Value) -> Result<Value, UpstreamError> {
     if let Some(error) = response.get("error") {
-        return Err(UpstreamError::Status {
-            status: 200,
-            body: error.to_string(),
-            json: Some(response.clone()),
-        });
+        return Err(UpstreamError::Rpc(error.clone()));
     }
     response
         .get("result")

@@ -107,10 +107,10 @@ impl StdioLink {
     /// The running process, starting a new one if there is none.
     async fn running(&self) -> Result<Arc<Process>, UpstreamError> {
         let mut current = self.current.lock().await;
-        if let Some(process) = current.as_ref() {
-            if !process.exited.load(Ordering::Acquire) {
-                return Ok(process.clone());
-            }
+        if let Some(process) = current.as_ref()
+            && !process.exited.load(Ordering::Acquire)
+        {
+            return Ok(process.clone());
         }
         let process = Arc::new(self.spawn()?);
         *current = Some(process.clone());

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -208,9 +208,23 @@ impl Gateway {
         format!("{}/servers/{name}/mcp", self.base)
     }
 
+    /// Starts `switchboard serve` with `args` and no config file of ours.
+    pub fn start_with_args(args: &[&str]) -> Gateway {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command.arg("serve").args(args);
+        let (proc, line) = Proc::start(command, "switchboard listening on");
+        let base = url_in(&line).trim_end_matches("/mcp").to_string();
+        let config = TempFile::new("yaml", "");
+        Gateway { proc, base, config }
+    }
+
     /// Waits until `tools/list` through `/mcp` has every name in `tools`.
     pub async fn wait_for_tools(&self, tools: &[&str]) {
-        let deadline = Instant::now() + START_DEADLINE;
+        self.wait_for_tools_within(tools, START_DEADLINE).await;
+    }
+
+    pub async fn wait_for_tools_within(&self, tools: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
         loop {
             let listed = list_tool_names(&self.mcp()).await;
             if tools.iter().all(|t| listed.iter().any(|l| l == t)) {
@@ -285,8 +299,7 @@ impl HttpResponse {
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
                 .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .last()
+                .rfind(|l| !l.is_empty())
                 .unwrap_or("null");
             return serde_json::from_str(last).unwrap_or(Value::Null);
         }
@@ -427,13 +440,9 @@ pub fn py_client(url: &str, plan: &Value) -> Value {
 }
 
 /// The text of a named call in a client script's output.
-pub fn call_text<'a>(output: &'a Value, index: usize) -> &'a str {
+pub fn call_text(output: &Value, index: usize) -> &str {
     let call = &output["calls"][index];
     assert!(call.get("error").is_none(), "call {index} failed: {call}");
     assert_eq!(call["isError"], false, "call {index} is an error: {call}");
     call["text"].as_str().unwrap_or_default()
-}
-
-pub fn path_exists(path: &Path) -> bool {
-    path.exists()
 }

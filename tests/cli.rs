@@ -1,0 +1,86 @@
+//! The command line as the README and users run it: the embedded default
+//! config, `--listen`, and `check-config` errors.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+/// The README's first command: `switchboard serve` on the embedded default,
+/// whose two stdio upstreams come from the npm registry through `npx`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_default_serves_two_upstreams() {
+    let gateway = Gateway::start_with_args(&["--listen", "127.0.0.1:0"]);
+    // npx may have to download both packages on a fresh machine.
+    gateway
+        .wait_for_tools_within(
+            &["everything_echo", "memory_read_graph"],
+            Duration::from_secs(240),
+        )
+        .await;
+    let output = ts_client(
+        &gateway.mcp(),
+        "legacy",
+        &json!({ "calls": [{ "name": "everything_echo", "arguments": { "message": "readme" } }] }),
+    );
+    assert_eq!(call_text(&output, 0), "Echo: readme");
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_names_what_is_wrong_in_a_bad_one() {
+    let good = TempFile::new(
+        "yaml",
+        "upstreams:\n  - name: a\n    url: http://127.0.0.1:1/mcp\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check-config"])
+        .arg(&good.path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (1 upstream)"));
+
+    let bad = TempFile::new(
+        "yaml",
+        "upstreams:\n  - name: a\n    url: http://127.0.0.1:1/mcp\n  - name: b\n    url: http://127.0.0.1:2/mcp\n    prefix: a_\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check-config"])
+        .arg(&bad.path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = bad.path.display().to_string();
+    for needle in [
+        file.as_str(),
+        "line 6",
+        "upstreams[1].prefix",
+        "duplicate prefix",
+    ] {
+        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    }
+
+    // `serve` refuses the same file before listening.
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&bad.path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("duplicate prefix"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listen_overrides_the_file() {
+    // The file names a port the override must win over.
+    let config = TempFile::new("yaml", "listen: \"127.0.0.1:9\"\nupstreams: []\n");
+    let path = config.path.display().to_string();
+    let gateway = Gateway::start_with_args(&["--config", &path, "--listen", "127.0.0.1:0"]);
+    assert!(!gateway.base.ends_with(":9"), "{}", gateway.base);
+    let health = request("GET", &format!("{}/healthz", gateway.base), &[], "").await;
+    assert_eq!(health.status, 200);
+}
