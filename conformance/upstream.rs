@@ -454,7 +454,7 @@ impl Upstream {
             ),
             Tool::new(
                 "session_info",
-                "Returns the Mcp-Session-Id of the HTTP request that carried this call, and the server's pid",
+                "Returns the Mcp-Session-Id and the other MCP headers of the HTTP request that carried this call, and the server's pid",
                 no_arguments(),
             ),
         ];
@@ -519,12 +519,29 @@ impl Upstream {
     fn session_info(context: &RequestContext<RoleServer>) -> CallToolResponse {
         // The streamable HTTP service puts the request's http::request::Parts
         // into the context's extensions; over stdio there are none.
-        let session_id = context
+        let headers = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .map(|parts| &parts.headers);
+        let session_id = headers
+            .and_then(|headers| headers.get("mcp-session-id"))
             .and_then(|value| value.to_str().ok());
-        let info = json!({ "sessionId": session_id, "pid": std::process::id() });
+        // The MCP headers and the credential the request arrived with, so
+        // tests can see what a gateway in front rewrote and forwarded.
+        let seen: serde_json::Map<String, Value> = headers
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.as_str().starts_with("mcp-") || *name == "authorization")
+            .map(|(name, value)| {
+                let value = value.to_str().unwrap_or("<not text>").to_string();
+                (name.as_str().to_string(), Value::String(value))
+            })
+            .collect();
+        let info = json!({
+            "sessionId": session_id,
+            "pid": std::process::id(),
+            "headers": seen,
+        });
         text_result(info.to_string())
     }
 }

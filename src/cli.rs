@@ -87,12 +87,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let pool = Pool::new();
     pool.apply(config.upstreams.clone()).await;
+    let front = Arc::new(Front {
+        pool: pool.clone(),
+        sessions: Sessions::default(),
+        max_body_bytes: config.max_body_bytes,
+    });
+    tokio::spawn(
+        front
+            .clone()
+            .expire_idle_sessions(config.session_idle_timeout),
+    );
     let edge = Arc::new(Edge {
-        front: Front {
-            pool: pool.clone(),
-            sessions: Sessions::default(),
-            max_body_bytes: config.max_body_bytes,
-        },
+        front,
         allowed_origins: config.allowed_origins.clone(),
         loopback_only: address.ip().is_loopback(),
     });

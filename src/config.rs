@@ -13,6 +13,8 @@ use serde_saphyr::Spanned;
 
 /// Default per-call timeout toward an upstream when the file names none.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default idle time after which a client session is ended.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default listen address: loopback, so an unauthenticated gateway is never
 /// exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -27,6 +29,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// A 2025-era client session unused for this long is ended (with its
+    /// upstream sessions).
+    pub session_idle_timeout: Duration,
 }
 
 /// One upstream MCP server as configured.
@@ -91,6 +96,7 @@ struct RawConfig {
     #[serde(default)]
     allowed_origins: Vec<String>,
     max_body_bytes: Option<usize>,
+    session_idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -283,8 +289,22 @@ pub fn parse(
         });
     }
 
+    let session_idle_timeout = match raw.session_idle_timeout {
+        None => DEFAULT_SESSION_IDLE_TIMEOUT,
+        Some(t) => parse_duration(&t.value)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                error(format!(
+                    "line {}: sessionIdleTimeout: {:?} is not a duration like 30m or 1h",
+                    t.referenced.line(),
+                    t.value
+                ))
+            })?,
+    };
+
     Ok(Config {
         listen,
+        session_idle_timeout,
         upstreams,
         allowed_origins: raw.allowed_origins,
         max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024),

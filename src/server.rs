@@ -15,7 +15,7 @@ use crate::front::{Body, Front, Rejection, json_response};
 use crate::jsonrpc;
 
 pub struct Edge {
-    pub front: Front,
+    pub front: Arc<Front>,
     /// Browser origins allowed besides loopback ones.
     pub allowed_origins: Vec<String>,
     /// Bound to loopback: then `Host` must name loopback too (DNS rebinding).

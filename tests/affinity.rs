@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 use support::*;
 
@@ -62,7 +64,8 @@ async fn one_upstream_session_per_client_session() {
     assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
     assert!(seen[0] != a1 && seen[0] != b1);
 
-    // Ending the client session ends it for good: the id is now unknown.
+    // Ending the client session ends it for good, and its upstream session too.
+    assert!(upstream_knows(&url, &a1).await);
     let deleted = request("DELETE", &gateway.mcp(), &legacy_headers(Some(&a)), "").await;
     assert_eq!(deleted.status, 200);
     let after = post(
@@ -72,6 +75,57 @@ async fn one_upstream_session_per_client_session() {
     )
     .await;
     assert_eq!(after.status, 404);
+    wait_until_upstream_forgets(&url, &a1).await;
+    assert!(
+        upstream_knows(&url, &b1).await,
+        "other sessions are untouched"
+    );
+}
+
+/// Asks the upstream itself whether it still has a session.
+async fn upstream_knows(upstream: &str, session: &str) -> bool {
+    let response = post(
+        upstream,
+        &legacy_headers(Some(session)),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    match response.status {
+        200 => true,
+        404 => false,
+        other => panic!("upstream answered {other}: {:?}", response.body),
+    }
+}
+
+async fn wait_until_upstream_forgets(upstream: &str, session: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream_knows(upstream, session).await {
+        assert!(
+            Instant::now() < deadline,
+            "upstream session {session} was never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_client_session_expires_with_its_upstream_sessions() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let gateway = Gateway::start(&format!(
+        "sessionIdleTimeout: 500ms\nupstreams:\n  - name: aff\n    url: \"{url}\"\n"
+    ));
+    gateway.wait_for_tools(&["aff_session_info"]).await;
+    let session = initialize(&gateway.mcp()).await;
+    let upstream_session = upstream_session_seen(&gateway, &session, 1).await;
+    // Watching the upstream does not touch the client session.
+    wait_until_upstream_forgets(&url, &upstream_session).await;
+    let after = post(
+        &gateway.mcp(),
+        &legacy_headers(Some(&session)),
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(after.status, 404, "an expired session is unknown");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -276,3 +276,47 @@ async fn a_hanging_upstream_times_out_without_disturbing_the_others() {
         "the 500ms timeout held ({elapsed:?})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_went_away_is_named_in_the_error() {
+    let (gone, gone_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let (_kept, kept_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: gone\n    url: \"{gone_url}\"\n  - name: kept\n    url: \"{kept_url}\"\n"
+    ));
+    gateway.wait_for_tools(&["gone_echo", "kept_echo"]).await;
+    drop(gone);
+
+    let call = |name: &str| {
+        modern_body(
+            "tools/call",
+            json!({ "name": name, "arguments": { "text": "t" } }),
+        )
+    };
+    let response = post(
+        &gateway.mcp(),
+        &modern_headers("tools/call", Some("gone_echo")),
+        &call("gone_echo"),
+    )
+    .await;
+    let message = response.json();
+    let error = message["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        error.contains("gone") && error.contains("unreachable"),
+        "{error}"
+    );
+    assert_eq!(message["error"]["data"]["upstream"], "gone");
+
+    let response = post(
+        &gateway.mcp(),
+        &modern_headers("tools/call", Some("kept_echo")),
+        &call("kept_echo"),
+    )
+    .await;
+    assert_eq!(
+        response.json().pointer("/result/content/0/text"),
+        Some(&json!("t"))
+    );
+}

@@ -334,21 +334,38 @@ impl Front {
         scope: Option<&str>,
     ) -> Result<Response<Body>, Rejection> {
         let session = self.session(headers, scope)?;
-        self.sessions.remove(&session.id);
-        let slots: Vec<_> = session
-            .upstreams
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
-            .collect();
-        for (name, slot) in slots {
-            if let Some(upstream) = self.pool.upstream(&name) {
-                tokio::spawn(async move { upstream.end_session(&slot).await });
-            }
+        if let Some(session) = self.sessions.remove(&session.id) {
+            self.end_upstream_sessions(&session);
         }
         Ok(Response::builder()
             .status(StatusCode::OK)
             .body(empty())
             .expect("static response"))
+    }
+}
+
+impl Front {
+    /// Ends, in the background, the upstream sessions pinned to a client
+    /// session that is gone (deleted or expired).
+    fn end_upstream_sessions(&self, session: &ClientSession) {
+        for entry in session.upstreams.iter() {
+            if let Some(upstream) = self.pool.upstream(entry.key()) {
+                let slot = entry.value().clone();
+                tokio::spawn(async move { upstream.end_session(&slot).await });
+            }
+        }
+    }
+
+    /// Expires client sessions idle for longer than `idle`, forever.
+    pub async fn expire_idle_sessions(self: Arc<Self>, idle: Duration) {
+        let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(period).await;
+            for session in self.sessions.expire(idle) {
+                tracing::debug!(session = %session.id, "client session expired");
+                self.end_upstream_sessions(&session);
+            }
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Legacy (2025-era) client sessions: what `initialize` established, and
 //! the upstream sessions pinned to it for affinity.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use serde_json::Value;
@@ -22,7 +23,9 @@ pub struct ClientSession {
     pub upstreams: DashMap<Arc<str>, Arc<SessionSlot>>,
     /// Set by `logging/setLevel`; sent per request to modern upstreams.
     log_level: Mutex<Option<Arc<str>>>,
-    pub created: Instant,
+    /// Milliseconds since the table's epoch at the last request: idle
+    /// sessions expire.
+    last_used: AtomicU64,
 }
 
 impl ClientSession {
@@ -46,9 +49,18 @@ impl ClientSession {
     }
 }
 
-#[derive(Default)]
 pub struct Sessions {
     by_id: DashMap<Arc<str>, Arc<ClientSession>>,
+    epoch: Instant,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            by_id: DashMap::new(),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Sessions {
@@ -67,14 +79,33 @@ impl Sessions {
             scope,
             upstreams: DashMap::new(),
             log_level: Mutex::new(None),
-            created: Instant::now(),
+            last_used: AtomicU64::new(self.now_ms()),
         });
         self.by_id.insert(id, session.clone());
         session
     }
 
+    /// The session with `id`, marked as used now.
     pub fn get(&self, id: &str) -> Option<Arc<ClientSession>> {
-        self.by_id.get(id).map(|s| s.clone())
+        let session = self.by_id.get(id).map(|s| s.clone())?;
+        session.last_used.store(self.now_ms(), Ordering::Relaxed);
+        Some(session)
+    }
+
+    /// Removes and returns the sessions unused for longer than `idle`.
+    pub fn expire(&self, idle: Duration) -> Vec<Arc<ClientSession>> {
+        let cutoff = self.now_ms().saturating_sub(idle.as_millis() as u64);
+        let expired: Vec<Arc<str>> = self
+            .by_id
+            .iter()
+            .filter(|s| s.last_used.load(Ordering::Relaxed) < cutoff)
+            .map(|s| s.key().clone())
+            .collect();
+        expired.iter().filter_map(|id| self.remove(id)).collect()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<ClientSession>> {

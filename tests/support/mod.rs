@@ -187,13 +187,19 @@ impl Gateway {
     /// Starts `switchboard serve` on `upstreams_yaml` (the `upstreams:` list
     /// and anything else but `listen`).
     pub fn start(config_yaml: &str) -> Gateway {
+        Gateway::start_with_env(config_yaml, &[])
+    }
+
+    /// Like [`Gateway::start`], with extra environment variables.
+    pub fn start_with_env(config_yaml: &str, env: &[(&str, &str)]) -> Gateway {
         let config = TempFile::new("yaml", &format!("listen: \"127.0.0.1:0\"\n{config_yaml}"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
             .arg("serve")
             .arg("--config")
             .arg(&config.path)
-            .env("RUST_LOG", "switchboard=debug");
+            .env("RUST_LOG", "switchboard=debug")
+            .envs(env.iter().copied());
         let (proc, line) = Proc::start(command, "switchboard listening on");
         let url = url_in(&line);
         let base = url.trim_end_matches("/mcp").to_string();
@@ -232,29 +238,45 @@ impl Gateway {
             }
             assert!(
                 Instant::now() < deadline,
-                "tools {tools:?} did not all appear; listed: {listed:?}"
+                "tools {tools:?} did not all appear; {} listed, starting {:?}",
+                listed.len(),
+                &listed[..listed.len().min(20)]
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
 
-/// Names listed by a stateless 2026-07-28 `tools/list`.
+/// Every name listed by stateless 2026-07-28 `tools/list`, all pages.
 pub async fn list_tool_names(url: &str) -> Vec<String> {
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
-    let response = post(url, &modern_headers("tools/list", None), body).await;
-    let Some(tools) = response
-        .json()
-        .pointer("/result/tools")
-        .and_then(Value::as_array)
-        .cloned()
-    else {
-        return Vec::new();
-    };
-    tools
-        .iter()
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect()
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut params = serde_json::json!({ "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }});
+        if let Some(cursor) = &cursor {
+            params["cursor"] = cursor.clone().into();
+        }
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params });
+        let result = post(url, &modern_headers("tools/list", None), &body.to_string())
+            .await
+            .json()["result"]
+            .take();
+        let Some(tools) = result["tools"].as_array() else {
+            return names;
+        };
+        names.extend(
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string)),
+        );
+        match result["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return names,
+        }
+    }
 }
 
 /// A file removed on drop.
