@@ -285,6 +285,28 @@ impl Catalog {
         }
     }
 
+    /// What the aggregated endpoint offers: the three merged lists (with
+    /// change notifications), plus completions and logging when some ready
+    /// upstream offers them.
+    pub fn aggregate_capabilities(&self) -> Value {
+        let mut capabilities = serde_json::json!({
+            "tools": { "listChanged": true },
+            "prompts": { "listChanged": true },
+            "resources": { "listChanged": true },
+        });
+        for optional in ["completions", "logging"] {
+            let offered = self
+                .servers
+                .iter()
+                .filter_map(|s| s.listing.as_ref())
+                .any(|l| l.capabilities.get(optional).is_some());
+            if offered {
+                capabilities[optional] = serde_json::json!({});
+            }
+        }
+        capabilities
+    }
+
     pub fn tool_count(&self) -> usize {
         self.tools.len()
     }

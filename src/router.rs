@@ -146,7 +146,7 @@ async fn handle_request(
     }
     match method {
         "ping" => Ok(request.finish(id, json!({}), false)),
-        "server/discover" => Ok(request.finish(id, discover(scope), true)),
+        "server/discover" => Ok(request.finish(id, discover(&request.catalog, scope), true)),
         "tools/list" | "prompts/list" => {
             let (page, key) = if method == "tools/list" {
                 (request.catalog.tools_page(scope, cursor), "tools")
@@ -297,30 +297,19 @@ fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
     request.scope.and_then(|name| request.pool.upstream(name))
 }
 
-fn discover(scope: Scope<'_>) -> Value {
+fn discover(catalog: &Catalog, scope: Scope<'_>) -> Value {
     let capabilities = match scope {
         Scope::Server(server) => server
             .listing
             .as_ref()
             .map(|l| l.capabilities.clone())
             .unwrap_or_else(|| json!({})),
-        Scope::Aggregate => aggregate_capabilities(),
+        Scope::Aggregate => catalog.aggregate_capabilities(),
     };
     json!({
         "supportedVersions": protocol::SUPPORTED,
         "capabilities": capabilities,
         "_meta": { "io.modelcontextprotocol/serverInfo": protocol::implementation() },
-    })
-}
-
-/// What the aggregated endpoint offers: every list, and list_changed.
-pub fn aggregate_capabilities() -> Value {
-    json!({
-        "tools": { "listChanged": true },
-        "prompts": { "listChanged": true },
-        "resources": { "listChanged": true },
-        "completions": {},
-        "logging": {},
     })
 }
 

@@ -141,3 +141,20 @@ fn resources_route_by_uri_and_template_and_report_collisions() {
     );
     assert!(catalog.resource_server("z://nothing").is_none());
 }
+
+#[test]
+fn aggregate_capabilities_are_the_union_of_what_is_ready() {
+    let mut with_completions = server("a", "a_", &["x"]);
+    with_completions.listing = Some(Arc::new(Listing {
+        capabilities: json!({ "tools": {}, "completions": {} }),
+        ..Listing::default()
+    }));
+    let plain = server("b", "b_", &["y"]);
+    let capabilities =
+        Catalog::build(vec![with_completions, plain.clone()]).aggregate_capabilities();
+    assert_eq!(capabilities["tools"]["listChanged"], true);
+    assert!(capabilities.get("completions").is_some());
+    assert!(capabilities.get("logging").is_none());
+    let capabilities = Catalog::build(vec![plain]).aggregate_capabilities();
+    assert!(capabilities.get("completions").is_none());
+}

@@ -235,7 +235,7 @@ impl Front {
         let client_info = params.and_then(|p| p.get("clientInfo")).cloned();
         let catalog = self.pool.catalog();
         let capabilities = match scope {
-            None => router::aggregate_capabilities(),
+            None => catalog.aggregate_capabilities(),
             Some(name) => catalog
                 .server(name)
                 .and_then(|s| s.listing.as_ref())
