@@ -69,6 +69,60 @@ impl Changes {
     pub fn any(self) -> bool {
         self.tools || self.prompts || self.resources
     }
+
+    /// What differs between a scope of one snapshot and a scope of another
+    /// (`None`: the scope does not exist there, so it lists nothing).
+    fn between(
+        old: &Catalog,
+        old_scope: Option<Scope<'_>>,
+        new: &Catalog,
+        new_scope: Option<Scope<'_>>,
+    ) -> Changes {
+        let named = |catalog: &Catalog, scope: Option<Scope<'_>>, prompts: bool| -> Vec<String> {
+            scope
+                .map(|scope| catalog.named(prompts, scope).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let resources = |catalog: &Catalog, scope: Option<Scope<'_>>| -> Vec<Value> {
+            scope
+                .map(|scope| {
+                    let mut all: Vec<Value> = catalog
+                        .resources(scope, false)
+                        .into_iter()
+                        .cloned()
+                        .collect();
+                    all.extend(catalog.resources(scope, true).into_iter().cloned());
+                    all
+                })
+                .unwrap_or_default()
+        };
+        Changes {
+            tools: named(old, old_scope, false) != named(new, new_scope, false),
+            prompts: named(old, old_scope, true) != named(new, new_scope, true),
+            resources: resources(old, old_scope) != resources(new, new_scope),
+        }
+    }
+}
+
+/// Everything a rebuild changed: on `/mcp`, and per server endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogChange {
+    pub aggregate: Changes,
+    pub servers: HashMap<Arc<str>, Changes>,
+}
+
+impl CatalogChange {
+    pub fn any(&self) -> bool {
+        self.aggregate.any() || self.servers.values().any(|c| c.any())
+    }
+
+    /// The changes seen on one endpoint (`None`: the aggregated one).
+    pub fn for_scope(&self, scope: Option<&str>) -> Changes {
+        match scope {
+            None => self.aggregate,
+            Some(name) => self.servers.get(name).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// What a list request covers: everything, or one server unprefixed.
@@ -270,19 +324,52 @@ impl Catalog {
         Ok(Page { items, next_cursor })
     }
 
-    /// Compares two snapshots list by list, on what a client would see.
-    pub fn diff(&self, newer: &Catalog) -> Changes {
-        fn exposed(entries: &[Entry]) -> impl Iterator<Item = &str> {
-            entries.iter().map(|e| &*e.exposed_json)
+    /// Compares two snapshots list by list, on what a client would see:
+    /// on the aggregated endpoint and on each server's own endpoint.
+    pub fn diff(&self, newer: &Catalog) -> CatalogChange {
+        let mut servers = HashMap::new();
+        let names = self.servers.iter().chain(&newer.servers).map(|s| &s.name);
+        for name in names {
+            if servers.contains_key(name) {
+                continue;
+            }
+            let old = self.server(name).map(Scope::Server);
+            let new = newer.server(name).map(Scope::Server);
+            let changes = Changes::between(self, old, newer, new);
+            servers.insert(name.clone(), changes);
         }
-        let resources_differ = self.resources(Scope::Aggregate, false)
-            != newer.resources(Scope::Aggregate, false)
-            || self.resources(Scope::Aggregate, true) != newer.resources(Scope::Aggregate, true);
-        Changes {
-            tools: !exposed(&self.tools).eq(exposed(&newer.tools)),
-            prompts: !exposed(&self.prompts).eq(exposed(&newer.prompts)),
-            resources: resources_differ,
+        CatalogChange {
+            aggregate: Changes::between(
+                self,
+                Some(Scope::Aggregate),
+                newer,
+                Some(Scope::Aggregate),
+            ),
+            servers,
         }
+    }
+
+    /// The tools or prompts a scope lists, serialised as that scope shows them.
+    fn named<'a>(&'a self, prompts: bool, scope: Scope<'a>) -> impl Iterator<Item = &'a str> {
+        let entries = if prompts { &self.prompts } else { &self.tools };
+        let (range, exposed) = match scope {
+            Scope::Aggregate => (0..entries.len(), true),
+            Scope::Server(server) => {
+                let range = if prompts {
+                    server.prompts.clone()
+                } else {
+                    server.tools.clone()
+                };
+                (range, false)
+            }
+        };
+        entries[range].iter().map(move |e| {
+            if exposed {
+                &*e.exposed_json
+            } else {
+                &*e.original_json
+            }
+        })
     }
 
     /// What the aggregated endpoint offers: the three merged lists (with

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{self, Config};
-use crate::front::{Front, sessions::Sessions};
+use crate::discovery;
+use crate::front::{Front, notifications::Listeners, sessions::Sessions};
 use crate::pool::Pool;
 use crate::server::{self, Edge};
 
@@ -71,25 +72,38 @@ pub fn main() -> anyhow::Result<()> {
                     &config::process_env,
                 )?,
             };
+            // The file is watched for edits, compared with what it said
+            // (not with command-line overrides).
+            let watched = path.map(|path| (path, config.clone()));
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(serve(config))
+            runtime.block_on(serve(config, watched))
         }
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let pool = Pool::new();
+    let pool = Pool::new(config.health);
     pool.apply(config.upstreams.clone()).await;
+    if let Some((path, file_config)) = watched {
+        tokio::spawn(discovery::config_file::watch(
+            path,
+            file_config,
+            pool.clone(),
+        ));
+    }
+    let listeners = Arc::new(Listeners::default());
+    tokio::spawn(listeners.clone().run(pool.subscribe()));
     let front = Arc::new(Front {
         pool: pool.clone(),
         sessions: Sessions::default(),
+        listeners,
         max_body_bytes: config.max_body_bytes,
     });
     tokio::spawn(

@@ -32,6 +32,25 @@ pub struct Config {
     /// A 2025-era client session unused for this long is ended (with its
     /// upstream sessions).
     pub session_idle_timeout: Duration,
+    pub health: HealthSettings,
+}
+
+/// How upstream health is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// Time between probes of a ready upstream.
+    pub probe_interval: Duration,
+    /// How long a failing upstream keeps its tools in the catalog.
+    pub grace_period: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            probe_interval: Duration::from_secs(15),
+            grace_period: Duration::from_secs(30),
+        }
+    }
 }
 
 /// One upstream MCP server as configured.
@@ -97,6 +116,15 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     max_body_bytes: Option<usize>,
     session_idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    health: RawHealth,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHealth {
+    probe_interval: Option<Spanned<String>>,
+    grace_period: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -302,8 +330,36 @@ pub fn parse(
             })?,
     };
 
+    let defaults = HealthSettings::default();
+    let health_duration = |value: Option<Spanned<String>>, key: &str, default: Duration| match value
+    {
+        None => Ok(default),
+        Some(t) => parse_duration(&t.value)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                error(format!(
+                    "line {}: health.{key}: {:?} is not a duration like 15s",
+                    t.referenced.line(),
+                    t.value
+                ))
+            }),
+    };
+    let health = HealthSettings {
+        probe_interval: health_duration(
+            raw.health.probe_interval,
+            "probeInterval",
+            defaults.probe_interval,
+        )?,
+        grace_period: health_duration(
+            raw.health.grace_period,
+            "gracePeriod",
+            defaults.grace_period,
+        )?,
+    };
+
     Ok(Config {
         listen,
+        health,
         session_idle_timeout,
         upstreams,
         allowed_origins: raw.allowed_origins,

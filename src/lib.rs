@@ -12,7 +12,12 @@
 //! - [`upstream`]: one client per upstream server — era probe, handshake,
 //!   session affinity, transports ([`upstream::http`], [`upstream::stdio`]).
 //! - [`pool`]: the set of upstreams, reconciled towards the configuration;
-//!   builds catalog snapshots and announces changes.
+//!   monitors each (change streams, probes, reconnects), builds catalog
+//!   snapshots and announces changes.
+//! - [`discovery`]: where the desired set comes from (the config file,
+//!   watched for edits).
+//! - [`front::notifications`]: long-lived client streams (GET, and
+//!   `subscriptions/listen`) and the list_changed notifications on them.
 //!
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
@@ -21,6 +26,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod front;
 pub mod jsonrpc;
 pub mod pool;

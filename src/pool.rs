@@ -1,18 +1,19 @@
 //! The upstream pool: one [`Upstream`] per configured server, reconciled
-//! towards the desired set, and the catalog snapshot built from what the
-//! ready ones list.
+//! towards the desired set; a monitor task per upstream that connects,
+//! follows its change notifications, probes its health and reconnects; and
+//! the catalog snapshot built from what the ready ones list.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, mpsc};
 
-use crate::catalog::{Catalog, Changes, Listing, ServerInput};
-use crate::config::UpstreamSpec;
-use crate::upstream::{Upstream, http};
+use crate::catalog::{Catalog, CatalogChange, Listing, ServerInput};
+use crate::config::{HealthSettings, UpstreamSpec};
+use crate::upstream::{Signal, Upstream, UpstreamError, WatchEnd, http};
 
 /// Health of one upstream, as the pool last saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,31 +23,44 @@ pub enum Health {
     Failing(String),
 }
 
+/// A health state and when it began.
+#[derive(Debug, Clone)]
+pub struct HealthState {
+    pub health: Health,
+    pub since: Instant,
+}
+
 struct Member {
     upstream: Arc<Upstream>,
-    /// Stops the member's connect loop when it is removed or replaced.
+    /// Wakes the monitor to probe now (a call just failed).
+    suspect: Arc<Notify>,
+    /// The monitor; aborted when the member is removed or replaced.
     task: tokio::task::JoinHandle<()>,
 }
 
 pub struct Pool {
     client: http::HttpClient,
+    settings: HealthSettings,
     members: DashMap<Arc<str>, Member>,
-    /// What each member last listed; absent while it is not ready.
+    /// What each member last listed; absent while it is not ready (or has
+    /// been failing for longer than the grace period).
     listings: DashMap<Arc<str>, Arc<Listing>>,
-    health: DashMap<Arc<str>, Health>,
+    health: DashMap<Arc<str>, HealthState>,
     catalog: ArcSwap<Catalog>,
-    changes: broadcast::Sender<Changes>,
+    changes: broadcast::Sender<Arc<CatalogChange>>,
     /// Serialises rebuilds so that snapshots are swapped in order.
     rebuild_lock: std::sync::Mutex<()>,
 }
 
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between two connection attempts to a failing upstream.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Pool {
-    pub fn new() -> Arc<Pool> {
+    pub fn new(settings: HealthSettings) -> Arc<Pool> {
         Arc::new(Pool {
             client: http::client(),
+            settings,
             members: DashMap::new(),
             listings: DashMap::new(),
             health: DashMap::new(),
@@ -65,17 +79,26 @@ impl Pool {
         self.members.get(name).map(|m| m.upstream.clone())
     }
 
-    pub fn health(&self, name: &str) -> Option<Health> {
+    pub fn health(&self, name: &str) -> Option<HealthState> {
         self.health.get(name).map(|h| h.clone())
     }
 
     /// Catalog changes, for list_changed delivery.
-    pub fn subscribe(&self) -> broadcast::Receiver<Changes> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CatalogChange>> {
         self.changes.subscribe()
     }
 
+    /// A call to `name` failed in a way that suggests the upstream is
+    /// unwell: probe it now rather than at the next interval.
+    pub fn suspect(&self, name: &str) {
+        if let Some(member) = self.members.get(name) {
+            member.suspect.notify_one();
+        }
+    }
+
     /// Reconciles towards `desired`: starts new upstreams, drops removed
-    /// ones and restarts those whose spec changed.
+    /// ones and restarts those whose spec changed. One rebuild at the end,
+    /// so an edit announces one change.
     pub async fn apply(self: &Arc<Self>, desired: Vec<UpstreamSpec>) {
         let wanted: HashMap<&str, &UpstreamSpec> =
             desired.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -90,6 +113,7 @@ impl Pool {
                 member.task.abort();
                 self.listings.remove(&name);
                 self.health.remove(&name);
+                tracing::info!(upstream = %name, "upstream removed");
                 let upstream = member.upstream;
                 tokio::spawn(async move { upstream.shutdown().await });
             }
@@ -106,19 +130,32 @@ impl Pool {
                 }
             };
             let name = upstream.name.clone();
-            self.health.insert(name.clone(), Health::Connecting);
-            let task = tokio::spawn(self.clone().connect_loop(upstream.clone()));
-            self.members.insert(name, Member { upstream, task });
+            self.set_health(&name, Health::Connecting);
+            let suspect = Arc::new(Notify::new());
+            let task = tokio::spawn(self.clone().monitor(upstream.clone(), suspect.clone()));
+            self.members.insert(
+                name,
+                Member {
+                    upstream,
+                    suspect,
+                    task,
+                },
+            );
         }
         self.rebuild();
     }
 
-    /// Connects with exponential backoff until the upstream answers.
-    async fn connect_loop(self: Arc<Self>, upstream: Arc<Upstream>) {
-        let mut backoff = Duration::from_millis(250);
+    /// Connects, follows, and reconnects with exponential backoff, for as
+    /// long as the upstream is configured.
+    async fn monitor(self: Arc<Self>, upstream: Arc<Upstream>, suspect: Arc<Notify>) {
+        let mut backoff = MIN_BACKOFF;
+        let mut failing_since: Option<Instant> = None;
         loop {
             match upstream.connect().await {
                 Ok(listing) => {
+                    backoff = MIN_BACKOFF;
+                    failing_since = None;
+                    let capabilities = listing.capabilities.clone();
                     let era = upstream
                         .era()
                         .map(|e| e.version().to_string())
@@ -130,26 +167,109 @@ impl Pool {
                         tools = listing.tools.len(),
                         "upstream ready"
                     );
-                    self.listings
-                        .insert(upstream.name.clone(), Arc::new(listing));
-                    self.health.insert(upstream.name.clone(), Health::Ready);
-                    self.rebuild();
-                    return;
+                    self.set_health(&upstream.name, Health::Ready);
+                    self.publish(&upstream.name, listing);
+                    let error = self.follow(&upstream, &capabilities, &suspect).await;
+                    self.failing(&upstream, &error, &mut failing_since);
                 }
                 Err(error) => {
-                    tracing::warn!(
-                        upstream = %upstream.name,
-                        target = %upstream.spec.transport.target(),
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "upstream unavailable, its tools are absent: {error}"
-                    );
-                    self.health
-                        .insert(upstream.name.clone(), Health::Failing(error.to_string()));
-                    tokio::time::sleep(backoff).await;
+                    self.failing(&upstream, &error, &mut failing_since);
+                    // Wake in time to withdraw the tools when the grace ends.
+                    let until_grace = failing_since
+                        .map(|since| {
+                            (since + self.settings.grace_period)
+                                .saturating_duration_since(Instant::now())
+                        })
+                        .filter(|left| !left.is_zero())
+                        .unwrap_or(MAX_BACKOFF);
+                    tokio::time::sleep(backoff.min(until_grace)).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
+    }
+
+    /// Follows a ready upstream until it fails; returns why.
+    async fn follow(
+        &self,
+        upstream: &Arc<Upstream>,
+        capabilities: &serde_json::Value,
+        suspect: &Notify,
+    ) -> UpstreamError {
+        let (signals, mut signal) = mpsc::channel(8);
+        let watch = upstream.watch(signals);
+        tokio::pin!(watch);
+        let mut watching = true;
+        let mut probe = tokio::time::interval(self.settings.probe_interval);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        probe.tick().await; // the first tick is immediate; the connect just proved health
+        loop {
+            tokio::select! {
+                end = &mut watch, if watching => match end {
+                    Ok(WatchEnd::Unsupported) => watching = false,
+                    // The stream closing is how a restart usually shows:
+                    // reconnect, and re-fetch the lists on the way.
+                    Ok(WatchEnd::Closed) => return UpstreamError::Broken("change stream closed".into()),
+                    Err(error) => return error,
+                },
+                Some(Signal::ListChanged) = signal.recv() => {
+                    match upstream.refresh(capabilities).await {
+                        Ok(listing) => self.publish(&upstream.name, listing),
+                        Err(error) => return error,
+                    }
+                }
+                _ = probe.tick() => {
+                    if let Err(error) = upstream.probe().await {
+                        return error;
+                    }
+                }
+                _ = suspect.notified() => {
+                    if let Err(error) = upstream.probe().await {
+                        return error;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a failure; withdraws the tools once it has lasted longer
+    /// than the grace period.
+    fn failing(&self, upstream: &Upstream, error: &UpstreamError, since: &mut Option<Instant>) {
+        let started = *since.get_or_insert_with(Instant::now);
+        let message = error.to_string();
+        let changed = self
+            .health
+            .get(&*upstream.name)
+            .is_none_or(|h| h.health != Health::Failing(message.clone()));
+        if changed {
+            tracing::warn!(
+                upstream = %upstream.name,
+                target = %upstream.spec.transport.target(),
+                "upstream failing: {message}"
+            );
+            self.set_health(&upstream.name, Health::Failing(message));
+        }
+        if started.elapsed() >= self.settings.grace_period
+            && self.listings.remove(&*upstream.name).is_some()
+        {
+            tracing::warn!(
+                upstream = %upstream.name,
+                grace_ms = self.settings.grace_period.as_millis() as u64,
+                "upstream unavailable past the grace period; its tools are withdrawn"
+            );
+            self.rebuild();
+        }
+    }
+
+    fn set_health(&self, name: &Arc<str>, health: Health) {
+        let since = Instant::now();
+        self.health
+            .insert(name.clone(), HealthState { health, since });
+    }
+
+    fn publish(&self, name: &Arc<str>, listing: Listing) {
+        self.listings.insert(name.clone(), Arc::new(listing));
+        self.rebuild();
     }
 
     /// Builds a new snapshot, swaps it in and announces a real difference.
@@ -174,9 +294,15 @@ impl Pool {
             tracing::warn!("{collision}");
         }
         let previous = self.catalog.swap(Arc::new(next));
-        let changes = previous.diff(&self.catalog.load());
-        if changes.any() {
-            let _ = self.changes.send(changes);
+        let change = previous.diff(&self.catalog.load());
+        if change.any() {
+            tracing::info!(
+                tools = change.aggregate.tools,
+                prompts = change.aggregate.prompts,
+                resources = change.aggregate.resources,
+                "catalog changed"
+            );
+            let _ = self.changes.send(Arc::new(change));
         }
     }
 

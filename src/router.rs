@@ -355,9 +355,18 @@ async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
-    let reply = forward(request, upstream, message)
-        .await
-        .map_err(|error| upstream_failure(upstream, error))?;
+    let reply = match forward(request, upstream, message).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            if matches!(
+                error,
+                UpstreamError::Connect(_) | UpstreamError::Timeout | UpstreamError::Broken(_)
+            ) {
+                request.pool.suspect(&upstream.name);
+            }
+            return Err(upstream_failure(upstream, error));
+        }
+    };
     let adapt = Adapt::new(request, upstream);
     Ok(match reply {
         Reply::Json { body, status, .. } => {

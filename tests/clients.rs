@@ -161,7 +161,7 @@ async fn an_upstream_that_is_down_leaves_the_others_listed_and_callable() {
     gateway.wait_for_tools(&["up_echo"]).await;
     gateway
         .proc
-        .wait_for("upstream unavailable", std::time::Duration::from_secs(10));
+        .wait_for("upstream failing", std::time::Duration::from_secs(10));
     let output = ts_client(
         &gateway.mcp(),
         "legacy",

@@ -99,19 +99,34 @@ fn paginates_with_cursors_it_issued_and_refuses_others() {
 }
 
 #[test]
-fn diff_reports_only_real_changes() {
-    let before = Catalog::build(vec![server("a", "a_", &["x"])]);
-    let same = Catalog::build(vec![server("a", "a_", &["x"])]);
+fn diff_reports_only_real_changes_per_endpoint() {
+    let before = Catalog::build(vec![server("a", "a_", &["x"]), server("b", "b_", &["z"])]);
+    let same = Catalog::build(vec![server("a", "a_", &["x"]), server("b", "b_", &["z"])]);
     assert!(!before.diff(&same).any());
-    let added = Catalog::build(vec![server("a", "a_", &["x", "y"])]);
-    assert_eq!(
-        before.diff(&added),
-        Changes {
-            tools: true,
-            prompts: false,
-            resources: false
-        }
+    let added = Catalog::build(vec![
+        server("a", "a_", &["x", "y"]),
+        server("b", "b_", &["z"]),
+    ]);
+    let change = before.diff(&added);
+    let tools_only = Changes {
+        tools: true,
+        prompts: false,
+        resources: false,
+    };
+    assert_eq!(change.for_scope(None), tools_only);
+    assert_eq!(change.for_scope(Some("a")), tools_only);
+    assert!(
+        !change.for_scope(Some("b")).any(),
+        "b's endpoint saw no change"
     );
+    let gone = Catalog::build(vec![server("b", "b_", &["z"])]);
+    assert!(before.diff(&gone).for_scope(Some("a")).tools);
+    // A new prefix changes every exposed name on /mcp but nothing on the
+    // server's own endpoint.
+    let renamed = Catalog::build(vec![server("a", "new_", &["x"]), server("b", "b_", &["z"])]);
+    let change = before.diff(&renamed);
+    assert!(change.for_scope(None).tools);
+    assert!(!change.for_scope(Some("a")).any());
 }
 
 #[test]

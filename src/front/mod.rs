@@ -5,6 +5,7 @@
 //! (JSON, event stream, 202) as the transport specifies.
 
 pub mod modern;
+pub mod notifications;
 pub mod sessions;
 
 use std::convert::Infallible;
@@ -23,17 +24,16 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::router::{self, Client, Outcome};
-use crate::sse;
+use notifications::{Filter, Listeners};
 use sessions::{ClientSession, Sessions};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// Interval of keep-alive comments on long-lived streams.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 pub struct Front {
     pub pool: Arc<Pool>,
     pub sessions: Sessions,
+    /// Open GET and `subscriptions/listen` streams.
+    pub listeners: Arc<Listeners>,
     pub max_body_bytes: usize,
 }
 
@@ -183,6 +183,11 @@ impl Front {
 
         let client = if modern {
             modern::validate(headers, &message).map_err(|r| r.with_id(request_id.as_ref()))?;
+            if let Message::Request { id, method, params } = &message {
+                if method == "subscriptions/listen" {
+                    return Ok(self.listen(id, params.as_ref(), scope));
+                }
+            }
             Client::Modern
         } else {
             let session = self
@@ -212,6 +217,26 @@ impl Front {
             forwarded: modern::forwarded_params(headers),
         };
         Ok(outcome_response(router::route(routed, message).await))
+    }
+
+    /// `subscriptions/listen`: a stream of the change notifications the
+    /// client asked for, on this endpoint.
+    fn listen(&self, id: &Value, params: Option<&Value>, scope: Option<&str>) -> Response<Body> {
+        let wanted = |key: &str| {
+            params
+                .and_then(|p| p.pointer(&format!("/notifications/{key}")))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let filter = Filter {
+            tools: wanted("toolsListChanged"),
+            prompts: wanted("promptsListChanged"),
+            resources: wanted("resourcesListChanged"),
+        };
+        let rx = self
+            .listeners
+            .open_subscription(id.clone(), scope.map(Arc::from), filter);
+        stream_response(rx)
     }
 
     /// The 2025 handshake: opens a client session.
@@ -312,18 +337,10 @@ impl Front {
                 "Accept must list text/event-stream",
             ));
         }
-        let _session = self.session(headers, scope)?;
-        let (tx, rx) = mpsc::channel::<Bytes>(16);
-        // Keep-alives until the client goes away; change notifications join
-        // this stream with the live catalog.
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(KEEP_ALIVE).await;
-                if tx.send(Bytes::from_static(sse::KEEP_ALIVE)).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let session = self.session(headers, scope)?;
+        let rx = self
+            .listeners
+            .open_session_stream(session.id.clone(), session.scope.clone());
         Ok(stream_response(rx))
     }
 
@@ -348,6 +365,7 @@ impl Front {
     /// Ends, in the background, the upstream sessions pinned to a client
     /// session that is gone (deleted or expired).
     fn end_upstream_sessions(&self, session: &ClientSession) {
+        self.listeners.end_session(&session.id);
         for entry in session.upstreams.iter() {
             if let Some(upstream) = self.pool.upstream(entry.key()) {
                 let slot = entry.value().clone();

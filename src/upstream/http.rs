@@ -171,6 +171,48 @@ impl HttpLink {
         })
     }
 
+    /// Opens the 2025 GET stream of a session: the upstream's own
+    /// notifications. `None` when the upstream offers no such stream.
+    pub async fn open_stream(
+        &self,
+        session: Option<&HeaderValue>,
+        version: &HeaderValue,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(self.uri.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(HEADER_PROTOCOL_VERSION, version.clone());
+        if let Some(session) = session {
+            request = request.header(HEADER_SESSION_ID, session.clone());
+        }
+        let mut request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        request
+            .headers_mut()
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| classify_send_error(&e))?;
+        let is_stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if response.status() == StatusCode::NOT_FOUND && session.is_some() {
+            return Err(UpstreamError::SessionLost);
+        }
+        if !response.status().is_success() || !is_stream {
+            return Ok(None);
+        }
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(read_stream(response.into_body(), tx, None, far_future()));
+        Ok(Some(rx))
+    }
+
     /// Ends an upstream session (best effort: the upstream may have gone).
     pub async fn delete(&self, session: &HeaderValue, version: &HeaderValue) {
         let request = Request::builder()
@@ -187,6 +229,11 @@ impl HttpLink {
             .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.request(request)).await;
     }
+}
+
+/// A deadline for streams that stay open as long as the upstream keeps them.
+pub fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 fn classify_send_error(error: &hyper_util::client::legacy::Error) -> UpstreamError {

@@ -9,6 +9,9 @@
 pub mod http;
 pub mod session;
 pub mod stdio;
+mod watch;
+
+pub use watch::{Signal, WatchEnd};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,6 +145,9 @@ impl Upstream {
     /// fetches the lists the upstream advertises.
     pub async fn connect(&self) -> Result<Listing, UpstreamError> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
+        // A reconnect starts over: the old shared session may belong to a
+        // process that is gone.
+        let _ = self.shared.take().await;
         let capabilities = match self.discover(deadline).await {
             Ok(capabilities) => {
                 self.era.store(Some(Arc::new(Era::Modern)));
@@ -150,7 +156,6 @@ impl Upstream {
             Err(error @ (UpstreamError::Connect(_) | UpstreamError::Timeout)) => return Err(error),
             Err(_) => {
                 // Not a modern server: the 2025 handshake decides.
-                let _ = self.shared.take().await;
                 let session = self
                     .shared
                     .get_or_init(|| self.initialize(None, deadline))
@@ -160,6 +165,21 @@ impl Upstream {
                 session.capabilities.clone()
             }
         };
+        self.fetch_listing(capabilities, deadline).await
+    }
+
+    /// Re-fetches the lists (after the upstream said they changed), with
+    /// the capabilities found by the last `connect`.
+    pub async fn refresh(&self, capabilities: &Value) -> Result<Listing, UpstreamError> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        self.fetch_listing(capabilities.clone(), deadline).await
+    }
+
+    async fn fetch_listing(
+        &self,
+        capabilities: Value,
+        deadline: Instant,
+    ) -> Result<Listing, UpstreamError> {
         let mut listing = Listing {
             capabilities: capabilities.clone(),
             ..Listing::default()

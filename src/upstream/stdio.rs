@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{Reply, UpstreamError};
@@ -21,6 +21,9 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 
 struct Process {
     generation: u64,
+    /// Notifications the process sends (list_changed and the like); the
+    /// channel closes when the process exits. Kept to hand out receivers.
+    notifications: Mutex<broadcast::Receiver<Value>>,
     stdin: mpsc::Sender<Vec<u8>>,
     pending: Pending,
     exited: Arc<AtomicBool>,
@@ -136,6 +139,7 @@ impl StdioLink {
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let pending: Pending = Arc::default();
         let exited = Arc::new(AtomicBool::new(false));
+        let (notifications_tx, notifications) = broadcast::channel(16);
 
         tokio::spawn(write_lines(stdin, stdin_rx));
         tokio::spawn(read_responses(
@@ -144,6 +148,7 @@ impl StdioLink {
             pending.clone(),
             exited.clone(),
             stdin_tx.clone(),
+            notifications_tx,
         ));
         let name = self.name.clone();
         tokio::spawn(async move {
@@ -154,11 +159,20 @@ impl StdioLink {
         });
         Ok(Process {
             generation,
+            notifications: Mutex::new(notifications),
             stdin: stdin_tx,
             pending,
             exited,
             child: Arc::new(tokio::sync::Mutex::new(child)),
         })
+    }
+
+    /// The running process's notifications (starting it if needed); the
+    /// receiver ends when that process exits.
+    pub async fn notifications(&self) -> Result<broadcast::Receiver<Value>, UpstreamError> {
+        let process = self.running().await?;
+        let receiver = lock(&process.notifications).resubscribe();
+        Ok(receiver)
     }
 
     pub async fn stop(&self) {
@@ -188,6 +202,7 @@ async fn read_responses(
     pending: Pending,
     exited: Arc<AtomicBool>,
     stdin: mpsc::Sender<Vec<u8>>,
+    notifications: broadcast::Sender<Value>,
 ) {
     let mut lines = BufReader::new(stdout).lines();
     loop {
@@ -219,6 +234,9 @@ async fn read_responses(
             let mut bytes = refusal.to_string().into_bytes();
             bytes.push(b'\n');
             let _ = stdin.send(bytes).await;
+        } else if message.get("method").is_some() {
+            // Nobody listening is fine: then nobody needs to know.
+            let _ = notifications.send(message);
         }
     }
     exited.store(true, Ordering::Release);

@@ -32,8 +32,10 @@ pub fn peers() -> PathBuf {
 /// A child process, killed on drop.
 pub struct Proc {
     pub child: Child,
-    /// Lines the process printed (stdout and stderr), for failure messages.
+    /// Lines the process printed (stdout and stderr), not yet looked at.
     lines: mpsc::Receiver<String>,
+    /// Lines read while waiting for the ready line, kept for later looks.
+    backlog: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for Proc {
@@ -57,13 +59,20 @@ impl Proc {
         let (tx, rx) = mpsc::channel();
         forward_lines(child.stdout.take().unwrap(), tx.clone());
         forward_lines(child.stderr.take().unwrap(), tx);
-        let mut proc = Proc { child, lines: rx };
+        let mut proc = Proc {
+            child,
+            lines: rx,
+            backlog: Default::default(),
+        };
         let deadline = Instant::now() + START_DEADLINE;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match proc.lines.recv_timeout(left) {
-                Ok(line) if line.contains(ready) => return (proc, line),
+                Ok(line) if line.contains(ready) => {
+                    *proc.backlog.lock().unwrap() = seen;
+                    return (proc, line);
+                }
                 Ok(line) => seen.push(line),
                 Err(_) => {
                     let status = proc.child.try_wait().ok().flatten();
@@ -78,7 +87,7 @@ impl Proc {
 
     /// Everything printed since start (or the last call), waiting up to `wait`.
     pub fn drain(&self, wait: Duration) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut *self.backlog.lock().unwrap());
         let deadline = Instant::now() + wait;
         while let Ok(line) = self
             .lines
@@ -91,6 +100,14 @@ impl Proc {
 
     /// Waits until a line containing `needle` appears.
     pub fn wait_for(&self, needle: &str, wait: Duration) -> String {
+        {
+            let mut backlog = self.backlog.lock().unwrap();
+            if let Some(i) = backlog.iter().position(|l| l.contains(needle)) {
+                let line = backlog[i].clone();
+                backlog.drain(..=i);
+                return line;
+            }
+        }
         let deadline = Instant::now() + wait;
         loop {
             match self

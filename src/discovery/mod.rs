@@ -1,0 +1,7 @@
+//! Discovery: sources of the desired set of upstreams. Each source turns
+//! what it watches into upstream specs and hands them to the pool, which
+//! reconciles towards them.
+//!
+//! - [`config_file`]: the YAML file, re-read when it changes.
+
+pub mod config_file;

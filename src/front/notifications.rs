@@ -1,0 +1,236 @@
+//! Long-lived client streams and the change notifications sent on them:
+//! the 2025 GET stream of a session and 2026-07-28 `subscriptions/listen`
+//! streams. One task fans each catalog change out to every stream whose
+//! endpoint and filter it concerns; one ticker keeps idle streams alive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::catalog::{CatalogChange, Changes};
+use crate::sse;
+
+/// Interval of keep-alive comments on long-lived streams.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Frames queued per stream; a client that falls this far behind misses
+/// notifications it would only learn again from (list_changed is idempotent).
+const QUEUE: usize = 32;
+
+/// Which list changes a stream wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
+impl Filter {
+    pub const ALL: Filter = Filter {
+        tools: true,
+        prompts: true,
+        resources: true,
+    };
+}
+
+struct Listener {
+    /// The endpoint the stream was opened on (`None`: `/mcp`).
+    scope: Option<Arc<str>>,
+    filter: Filter,
+    /// The `subscriptions/listen` request id (2026); `None` on a GET stream.
+    subscription: Option<Value>,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// Every open stream.
+#[derive(Default)]
+pub struct Listeners {
+    next: AtomicU64,
+    /// Keyed by a counter; a legacy session's GET stream is also indexed
+    /// by session so that a new GET replaces the old one (each message goes
+    /// to exactly one stream of a session).
+    by_key: DashMap<u64, Listener>,
+    by_session: DashMap<Arc<str>, u64>,
+}
+
+impl Listeners {
+    /// Opens a GET stream for a 2025 session.
+    pub fn open_session_stream(
+        &self,
+        session: Arc<str>,
+        scope: Option<Arc<str>>,
+    ) -> mpsc::Receiver<Bytes> {
+        let (key, rx) = self.add(scope, Filter::ALL, None, None);
+        if let Some(previous) = self.by_session.insert(session, key) {
+            self.by_key.remove(&previous);
+        }
+        rx
+    }
+
+    /// Opens a `subscriptions/listen` stream; its first frame is the
+    /// acknowledgement of what the gateway will send.
+    pub fn open_subscription(
+        &self,
+        id: Value,
+        scope: Option<Arc<str>>,
+        filter: Filter,
+    ) -> mpsc::Receiver<Bytes> {
+        let mut honoured = serde_json::Map::new();
+        for (key, on) in [
+            ("toolsListChanged", filter.tools),
+            ("promptsListChanged", filter.prompts),
+            ("resourcesListChanged", filter.resources),
+        ] {
+            if on {
+                honoured.insert(key.into(), true.into());
+            }
+        }
+        let ack = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/subscriptions/acknowledged",
+            "params": {
+                "_meta": { crate::protocol::META_SUBSCRIPTION_ID: id },
+                "notifications": honoured,
+            },
+        });
+        let first = sse::encode_message(ack.to_string().as_bytes());
+        self.add(scope, filter, Some(id), Some(first)).1
+    }
+
+    pub fn end_session(&self, session: &str) {
+        if let Some((_, key)) = self.by_session.remove(session) {
+            self.by_key.remove(&key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    fn add(
+        &self,
+        scope: Option<Arc<str>>,
+        filter: Filter,
+        subscription: Option<Value>,
+        first: Option<Bytes>,
+    ) -> (u64, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        if let Some(first) = first {
+            let _ = tx.try_send(first);
+        }
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        self.by_key.insert(
+            key,
+            Listener {
+                scope,
+                filter,
+                subscription,
+                tx,
+            },
+        );
+        (key, rx)
+    }
+
+    /// Sends the notifications a change means to each stream it concerns.
+    pub fn deliver(&self, change: &CatalogChange) {
+        let mut closed = Vec::new();
+        for listener in self.by_key.iter() {
+            let changes = change.for_scope(listener.scope.as_deref());
+            for method in methods(changes, listener.filter) {
+                let mut notification = json!({ "jsonrpc": "2.0", "method": method });
+                if let Some(id) = &listener.subscription {
+                    notification["params"] =
+                        json!({ "_meta": { crate::protocol::META_SUBSCRIPTION_ID: id } });
+                }
+                let frame = sse::encode_message(notification.to_string().as_bytes());
+                if let Err(mpsc::error::TrySendError::Closed(_)) = listener.tx.try_send(frame) {
+                    closed.push(*listener.key());
+                }
+            }
+        }
+        self.forget(closed);
+    }
+
+    /// Keep-alive comments; also finds streams whose client went away.
+    fn keep_alive(&self) {
+        let closed: Vec<u64> = self
+            .by_key
+            .iter()
+            .filter(|l| {
+                matches!(
+                    l.tx.try_send(Bytes::from_static(sse::KEEP_ALIVE)),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+            })
+            .map(|l| *l.key())
+            .collect();
+        self.forget(closed);
+    }
+
+    fn forget(&self, keys: Vec<u64>) {
+        for key in keys {
+            self.by_key.remove(&key);
+        }
+        if !self.by_session.is_empty() {
+            self.by_session
+                .retain(|_, key| self.by_key.contains_key(key));
+        }
+    }
+
+    /// Delivers catalog changes and keep-alives until the pool goes away.
+    pub async fn run(self: Arc<Self>, mut changes: broadcast::Receiver<Arc<CatalogChange>>) {
+        let mut ticker = tokio::time::interval(KEEP_ALIVE);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(change) => self.deliver(&change),
+                    // Missed some: tell everyone everything may have changed.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.deliver(&everything_changed()),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = ticker.tick() => self.keep_alive(),
+            }
+        }
+    }
+}
+
+fn everything_changed() -> CatalogChange {
+    let all = Changes {
+        tools: true,
+        prompts: true,
+        resources: true,
+    };
+    CatalogChange {
+        aggregate: all,
+        servers: Default::default(),
+    }
+}
+
+fn methods(changes: Changes, filter: Filter) -> impl Iterator<Item = &'static str> {
+    [
+        (
+            changes.tools && filter.tools,
+            "notifications/tools/list_changed",
+        ),
+        (
+            changes.prompts && filter.prompts,
+            "notifications/prompts/list_changed",
+        ),
+        (
+            changes.resources && filter.resources,
+            "notifications/resources/list_changed",
+        ),
+    ]
+    .into_iter()
+    .filter(|(send, _)| *send)
+    .map(|(_, method)| method)
+}

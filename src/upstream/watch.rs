@@ -1,0 +1,185 @@
+//! Following an upstream once it is connected: its change notifications
+//! (the 2025 GET stream, a 2026 `subscriptions/listen` stream, or a stdio
+//! child's own output) and the health probe.
+
+use std::time::Duration;
+
+use http::HeaderValue;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use super::{
+    Caller, Era, Link, Reply, Upstream, UpstreamError, gateway_meta, response_result,
+    single_response,
+};
+use crate::protocol;
+
+/// Something the upstream told the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// One of its lists changed: fetch them again.
+    ListChanged,
+}
+
+/// How a watch ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEnd {
+    /// The upstream offers no change stream: rely on the probe.
+    Unsupported,
+    /// The upstream closed the stream (a restart, or a tear-down).
+    Closed,
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Upstream {
+    /// Reads the upstream's change notifications until the stream ends,
+    /// sending a signal for each list change.
+    pub async fn watch(&self, signals: mpsc::Sender<Signal>) -> Result<WatchEnd, UpstreamError> {
+        let era = self
+            .era()
+            .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
+        match &self.link {
+            Link::Http(link) => {
+                let mut messages = if *era == Era::Modern {
+                    match self.open_listen().await? {
+                        Some(messages) => messages,
+                        None => return Ok(WatchEnd::Unsupported),
+                    }
+                } else {
+                    let deadline = Instant::now() + PROBE_TIMEOUT;
+                    let session = self
+                        .shared
+                        .get_or_init(|| self.initialize(None, deadline))
+                        .await?;
+                    match link
+                        .open_stream(session.id.as_ref(), &session.version)
+                        .await?
+                    {
+                        Some(messages) => messages,
+                        None => return Ok(WatchEnd::Unsupported),
+                    }
+                };
+                while let Some(message) = messages.recv().await {
+                    let message = message?;
+                    if message.get("id").is_some() && message.get("method").is_some() {
+                        self.refuse_server_request(None, &message).await;
+                    } else if is_list_changed(&message)
+                        && signals.send(Signal::ListChanged).await.is_err()
+                    {
+                        return Ok(WatchEnd::Closed);
+                    }
+                }
+                Ok(WatchEnd::Closed)
+            }
+            Link::Stdio(link) => {
+                let mut notifications = link.notifications().await?;
+                if *era == Era::Modern {
+                    // A 2026 server sends change notifications only to a
+                    // listener; its answer (at tear-down) is ignored.
+                    let listen = listen_request(json!(format!("sb-listen-{}", link.generation())));
+                    link.send(&listen, None, Instant::now() + PROBE_TIMEOUT, None)
+                        .await?;
+                }
+                loop {
+                    match notifications.recv().await {
+                        Ok(message) if is_list_changed(&message) => {
+                            if signals.send(Signal::ListChanged).await.is_err() {
+                                return Ok(WatchEnd::Closed);
+                            }
+                        }
+                        Ok(_) => {}
+                        // Missed some: the lists may have changed meanwhile.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = signals.send(Signal::ListChanged).await;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return Err(UpstreamError::Broken("the process exited".into()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens `subscriptions/listen` on a modern HTTP upstream; `None` when
+    /// it does not offer one.
+    async fn open_listen(
+        &self,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let Link::Http(link) = &self.link else {
+            return Ok(None);
+        };
+        let message = listen_request(self.fresh_id());
+        let version = HeaderValue::from_static(protocol::MODERN);
+        let headers = super::http::PostHeaders {
+            version: Some(&version),
+            session: None,
+            method: Some("subscriptions/listen"),
+            name: None,
+            forwarded: &[],
+        };
+        let body = bytes::Bytes::from(message.to_string());
+        let expect = message.get("id").cloned();
+        match link
+            .post(body, &headers, expect, super::http::far_future())
+            .await?
+        {
+            Reply::Stream { messages, .. } => Ok(Some(messages)),
+            // An error answer (method not found): no change stream here.
+            Reply::Json { .. } | Reply::Accepted => Ok(None),
+        }
+    }
+
+    /// A cheap request proving the upstream answers: `ping` on the shared
+    /// session (re-established if the upstream lost it), or
+    /// `server/discover` on a modern upstream.
+    pub async fn probe(&self) -> Result<(), UpstreamError> {
+        let era = self
+            .era()
+            .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
+        let method = if *era == Era::Modern {
+            "server/discover"
+        } else {
+            "ping"
+        };
+        let message = json!({
+            "jsonrpc": "2.0", "id": self.fresh_id(), "method": method,
+            "params": { "_meta": gateway_meta() },
+        });
+        let caller = Caller {
+            slot: None,
+            client_info: None,
+            log_level: None,
+        };
+        let deadline = Instant::now() + PROBE_TIMEOUT;
+        let (reply, id) = self.request(message, &[], caller, deadline).await?;
+        response_result(single_response(reply, &id).await?).map(|_| ())
+    }
+}
+
+fn listen_request(id: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {
+            "_meta": gateway_meta(),
+            "notifications": {
+                "toolsListChanged": true,
+                "promptsListChanged": true,
+                "resourcesListChanged": true,
+            },
+        },
+    })
+}
+
+fn is_list_changed(message: &Value) -> bool {
+    matches!(
+        message.get("method").and_then(Value::as_str),
+        Some(
+            "notifications/tools/list_changed"
+                | "notifications/prompts/list_changed"
+                | "notifications/resources/list_changed"
+        )
+    )
+}
