@@ -151,7 +151,24 @@ impl Pool {
         let mut backoff = MIN_BACKOFF;
         let mut failing_since: Option<Instant> = None;
         loop {
-            match upstream.connect().await {
+            // While failing, the tools stay for the grace period, however
+            // long an attempt to reconnect takes (a hung upstream).
+            let connect = upstream.connect();
+            tokio::pin!(connect);
+            let grace_ends = failing_since.map(|since| since + self.settings.grace_period);
+            let result = match grace_ends {
+                Some(ends) if self.listings.contains_key(&*upstream.name) => {
+                    tokio::select! {
+                        result = &mut connect => result,
+                        _ = tokio::time::sleep_until(ends.into()) => {
+                            self.withdraw(&upstream);
+                            connect.await
+                        }
+                    }
+                }
+                _ => connect.await,
+            };
+            match result {
                 Ok(listing) => {
                     backoff = MIN_BACKOFF;
                     failing_since = None;
@@ -219,12 +236,12 @@ impl Pool {
                     }
                 }
                 _ = probe.tick() => {
-                    if let Err(error) = upstream.probe().await {
+                    if let Err(error) = upstream.probe(self.probe_timeout()).await {
                         return error;
                     }
                 }
                 _ = suspect.notified() => {
-                    if let Err(error) = upstream.probe().await {
+                    if let Err(error) = upstream.probe(self.probe_timeout()).await {
                         return error;
                     }
                 }
@@ -249,9 +266,14 @@ impl Pool {
             );
             self.set_health(&upstream.name, Health::Failing(message));
         }
-        if started.elapsed() >= self.settings.grace_period
-            && self.listings.remove(&*upstream.name).is_some()
-        {
+        if started.elapsed() >= self.settings.grace_period {
+            self.withdraw(upstream);
+        }
+    }
+
+    /// Takes a failing upstream's tools out of the catalog.
+    fn withdraw(&self, upstream: &Upstream) {
+        if self.listings.remove(&*upstream.name).is_some() {
             tracing::warn!(
                 upstream = %upstream.name,
                 grace_ms = self.settings.grace_period.as_millis() as u64,
@@ -259,6 +281,14 @@ impl Pool {
             );
             self.rebuild();
         }
+    }
+
+    /// A probe answers in well under its interval, or the upstream is not
+    /// healthy (bounded to [1 s, 10 s]).
+    fn probe_timeout(&self) -> Duration {
+        self.settings
+            .probe_interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(10))
     }
 
     fn set_health(&self, name: &Arc<str>, health: Health) {

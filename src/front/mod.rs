@@ -183,10 +183,10 @@ impl Front {
 
         let client = if modern {
             modern::validate(headers, &message).map_err(|r| r.with_id(request_id.as_ref()))?;
-            if let Message::Request { id, method, params } = &message {
-                if method == "subscriptions/listen" {
-                    return Ok(self.listen(id, params.as_ref(), scope));
-                }
+            if let Message::Request { id, method, params } = &message
+                && method == "subscriptions/listen"
+            {
+                return Ok(self.listen(id, params.as_ref(), scope));
             }
             Client::Modern
         } else {

@@ -135,7 +135,7 @@ impl Upstream {
     /// A cheap request proving the upstream answers: `ping` on the shared
     /// session (re-established if the upstream lost it), or
     /// `server/discover` on a modern upstream.
-    pub async fn probe(&self) -> Result<(), UpstreamError> {
+    pub async fn probe(&self, timeout: Duration) -> Result<(), UpstreamError> {
         let era = self
             .era()
             .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
@@ -153,7 +153,7 @@ impl Upstream {
             client_info: None,
             log_level: None,
         };
-        let deadline = Instant::now() + PROBE_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;
         response_result(single_response(reply, &id).await?).map(|_| ())
     }

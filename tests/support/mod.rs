@@ -485,3 +485,68 @@ pub fn call_text(output: &Value, index: usize) -> &str {
     assert_eq!(call["isError"], false, "call {index} is an error: {call}");
     call["text"].as_str().unwrap_or_default()
 }
+
+/// `tests/peers/ts_watch.mjs`: a long-lived TypeScript SDK client driven
+/// one command at a time.
+pub struct Watcher {
+    proc: Proc,
+    stdin: std::process::ChildStdin,
+}
+
+impl Watcher {
+    pub fn start(url: &str, mode: &str) -> (Watcher, Value) {
+        need_node_modules();
+        let mut command = Command::new("node");
+        command.arg(peers().join("ts_watch.mjs")).arg(url).arg(mode);
+        let description = format!("ts_watch {mode} {url}");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {description}: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        forward_lines(child.stdout.take().unwrap(), tx.clone());
+        forward_lines(child.stderr.take().unwrap(), tx);
+        let watcher = Watcher {
+            proc: Proc {
+                child,
+                lines: rx,
+                backlog: Default::default(),
+            },
+            stdin,
+        };
+        let ready = watcher.next_json(START_DEADLINE);
+        assert_eq!(ready["ready"], true, "{description}: {ready}");
+        (watcher, ready)
+    }
+
+    /// Sends one command and returns its JSON answer.
+    pub fn send(&mut self, command: &str, within: Duration) -> Value {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+        self.next_json(within)
+    }
+
+    /// The next line that is a JSON object (other lines are the script's
+    /// stderr); panics with what was printed if none comes in time.
+    fn next_json(&self, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        let mut other = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.proc.lines.recv_timeout(left) {
+                Ok(line) => match serde_json::from_str::<Value>(&line) {
+                    Ok(value) if value.is_object() => return value,
+                    _ => other.push(line),
+                },
+                Err(_) => panic!(
+                    "ts_watch answered nothing in {within:?}; it printed:\n{}",
+                    other.join("\n")
+                ),
+            }
+        }
+    }
+}
