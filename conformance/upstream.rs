@@ -30,7 +30,10 @@ use std::{
     collections::{HashMap, HashSet},
     convert::Infallible,
     io::Write as _,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -152,6 +155,7 @@ fn main() {
     );
     let shared = Arc::new(Shared {
         extra_tools: options.extra_tools,
+        sleeps: SleepStats::default(),
         legacy_only: options.legacy_only,
         stateless,
         states: RequestStates::default(),
@@ -249,11 +253,44 @@ async fn serve_stdio(shared: Arc<Shared>) -> Result<(), Error> {
 /// What every server instance of the process shares.
 struct Shared {
     extra_tools: Vec<String>,
+    /// What became of `sleep` calls.
+    sleeps: SleepStats,
     legacy_only: bool,
     /// Serving `--stateless`: 2025 requests come without a session.
     stateless: bool,
     /// Behind the `requestState` of the 2026-07-28 diagnostics.
     states: RequestStates,
+}
+
+#[derive(Default)]
+struct SleepStats {
+    started: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// Counts a `sleep` call as completed, or as cancelled if it ends early.
+struct SleepGuard<'a> {
+    stats: &'a SleepStats,
+    done: bool,
+}
+
+impl<'a> SleepGuard<'a> {
+    fn start(stats: &'a SleepStats) -> Self {
+        stats.started.fetch_add(1, Ordering::SeqCst);
+        SleepGuard { stats, done: false }
+    }
+}
+
+impl Drop for SleepGuard<'_> {
+    fn drop(&mut self) {
+        let counter = if self.done {
+            &self.stats.completed
+        } else {
+            &self.stats.cancelled
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// One MCP server instance. The HTTP service makes one per session (per
@@ -451,6 +488,11 @@ impl Upstream {
                     "properties": { "ms": { "type": "integer", "minimum": 0 } },
                     "required": ["ms"]
                 })),
+            ),
+            Tool::new(
+                "sleep_stats",
+                "How many sleep calls started, completed and were cancelled",
+                no_arguments(),
             ),
             Tool::new(
                 "session_info",
@@ -1360,8 +1402,28 @@ impl ServerHandler for Upstream {
                     .ok_or_else(|| {
                         ErrorData::invalid_params("missing integer argument \"ms\"", None)
                     })?;
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                // Counted so tests can see a cancellation arrive: rmcp may
+                // signal the token or drop this future; the guard counts both.
+                let mut guard = SleepGuard::start(&self.shared.sleeps);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                    _ = context.ct.cancelled() => {
+                        return Err(ErrorData::internal_error("cancelled", None));
+                    }
+                }
+                guard.done = true;
                 text_result(format!("slept {ms} ms"))
+            }
+            "sleep_stats" => {
+                let stats = &self.shared.sleeps;
+                text_result(
+                    json!({
+                        "started": stats.started.load(Ordering::SeqCst),
+                        "completed": stats.completed.load(Ordering::SeqCst),
+                        "cancelled": stats.cancelled.load(Ordering::SeqCst),
+                    })
+                    .to_string(),
+                )
             }
             name if self.shared.extra_tools.iter().any(|extra| extra == name) => {
                 text_result(format!("{name} ok"))

@@ -9,6 +9,9 @@
 //!   [`front::sessions`] holds legacy client sessions.
 //! - [`router`]: method → answered from the [`catalog`] snapshot, or
 //!   forwarded to the owning upstream with the prefix stripped.
+//! - [`relay`]: one forwarded request and everything that belongs to it —
+//!   progress, upstream requests of the client, input (MRTR) between eras,
+//!   cancellation, the response shaped for the client's era.
 //! - [`upstream`]: one client per upstream server — era probe, handshake,
 //!   session affinity, transports ([`upstream::http`], [`upstream::stdio`]).
 //! - [`pool`]: the set of upstreams, reconciled towards the configuration;
@@ -31,6 +34,7 @@ pub mod front;
 pub mod jsonrpc;
 pub mod pool;
 pub mod protocol;
+pub mod relay;
 pub mod router;
 pub mod server;
 pub mod sse;

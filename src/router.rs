@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::catalog::{Catalog, Scope};
@@ -14,8 +14,8 @@ use crate::front::sessions::ClientSession;
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
 use crate::protocol::{self, Era};
-use crate::sse;
-use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
+use crate::relay::forward_request;
+use crate::upstream::Upstream;
 
 /// How long a client may cache a merged list: the gateway announces every
 /// change with list_changed, so a short TTL only bounds staleness for
@@ -62,7 +62,7 @@ impl Outcome {
 }
 
 impl Request<'_> {
-    fn is_modern(&self) -> bool {
+    pub fn is_modern(&self) -> bool {
         matches!(self.client, Client::Modern)
     }
 
@@ -99,22 +99,33 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
             }
         }
         Message::Notification { method, params } => {
-            // Cancellation reaches the upstream only through its own session;
-            // without one, the notification has nowhere to go (and is
-            // harmless to drop, as the spec allows for cancels).
+            // A 2025 client cancelling one of its requests: the forward
+            // stops, and the upstream is told (see upstream::cancel). An
+            // unknown or finished request is ignored, as the spec says.
             if method == "notifications/cancelled"
-                && let Some(upstream) = only_upstream(&request)
+                && let Client::Legacy(session) = &request.client
+                && let Some(id) = params.as_ref().and_then(|p| p.get("requestId"))
             {
-                let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
-                let _ = forward(&request, &upstream, message).await;
+                session.cancel(id);
             }
             Outcome::Accepted
         }
-        Message::Response { .. } => Outcome::Accepted,
+        // A 2025 client answering a request relayed to it from an upstream.
+        Message::Response { id, body } => match &request.client {
+            Client::Legacy(session) if session.answer(&id, body) => Outcome::Accepted,
+            _ => Outcome::error(
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                RpcError::new(
+                    jsonrpc::INVALID_REQUEST,
+                    "no request with this id is waiting for an answer",
+                ),
+            ),
+        },
     }
 }
 
-type Failure = (StatusCode, RpcError);
+pub type Failure = (StatusCode, RpcError);
 
 fn invalid_params(message: impl Into<String>) -> Failure {
     (
@@ -346,190 +357,4 @@ fn list_outcome(
     }
     out.push_str("}}");
     Outcome::Json(StatusCode::OK, Bytes::from(out))
-}
-
-/// Forwards a request and turns the reply into the client's outcome.
-async fn forward_request(
-    request: &Request<'_>,
-    upstream: &Arc<Upstream>,
-    message: Value,
-    id: &Value,
-) -> Result<Outcome, Failure> {
-    let reply = match forward(request, upstream, message).await {
-        Ok(reply) => reply,
-        Err(error) => {
-            if matches!(
-                error,
-                UpstreamError::Connect(_) | UpstreamError::Timeout | UpstreamError::Broken(_)
-            ) {
-                request.pool.suspect(&upstream.name);
-            }
-            return Err(upstream_failure(upstream, error));
-        }
-    };
-    let adapt = Adapt::new(request, upstream);
-    Ok(match reply {
-        Reply::Json { body, status, .. } => {
-            let body = if adapt.needed() {
-                match serde_json::from_slice::<Value>(&body) {
-                    Ok(mut value) => {
-                        adapt.apply(&mut value);
-                        Bytes::from(value.to_string())
-                    }
-                    Err(_) => body,
-                }
-            } else {
-                body
-            };
-            // A 2026 client gets the upstream's status (404 for an unknown
-            // method); a 2025 client gets errors in a 200, as that era does.
-            let status = if request.is_modern() {
-                status
-            } else {
-                StatusCode::OK
-            };
-            Outcome::Json(status, body)
-        }
-        Reply::Accepted => Outcome::Accepted,
-        Reply::Stream { messages, .. } => {
-            let (tx, rx) = mpsc::channel(16);
-            let slot = match &request.client {
-                Client::Legacy(session) => Some(session.slot(&upstream.name)),
-                Client::Modern => None,
-            };
-            tokio::spawn(relay(
-                messages,
-                tx,
-                adapt,
-                upstream.clone(),
-                slot,
-                id.clone(),
-            ));
-            Outcome::Stream(rx)
-        }
-    })
-}
-
-/// Sends one message to `upstream` on behalf of the client.
-async fn forward(
-    request: &Request<'_>,
-    upstream: &Arc<Upstream>,
-    message: Value,
-) -> Result<Reply, UpstreamError> {
-    let (slot, client_info, log_level) = match &request.client {
-        Client::Legacy(session) => (
-            Some(session.slot(&upstream.name)),
-            session.client_info.clone(),
-            session.log_level(),
-        ),
-        Client::Modern => (None, None, None),
-    };
-    let call = Call {
-        message,
-        forwarded: &request.forwarded,
-        caller: Caller {
-            slot: slot.as_deref(),
-            client_info: client_info.as_ref(),
-            log_level: log_level.as_deref(),
-        },
-    };
-    upstream.call(call).await
-}
-
-fn upstream_failure(upstream: &Upstream, error: UpstreamError) -> Failure {
-    tracing::warn!(upstream = %upstream.name, "call failed: {error}");
-    let rpc = RpcError::new(
-        jsonrpc::UPSTREAM_UNAVAILABLE,
-        format!("upstream {} {error}", upstream.name),
-    )
-    .with_data(json!({ "upstream": &*upstream.name }));
-    (StatusCode::OK, rpc)
-}
-
-/// Bridges result shapes when the client's era differs from the upstream's.
-struct Adapt {
-    client_modern: bool,
-    upstream_modern: bool,
-}
-
-impl Adapt {
-    fn new(request: &Request<'_>, upstream: &Upstream) -> Adapt {
-        Adapt {
-            client_modern: request.is_modern(),
-            upstream_modern: upstream.era().is_some_and(|e| *e == Era::Modern),
-        }
-    }
-
-    fn needed(&self) -> bool {
-        self.client_modern != self.upstream_modern
-    }
-
-    fn apply(&self, response: &mut Value) {
-        if !self.needed() {
-            return;
-        }
-        let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
-            return;
-        };
-        if self.client_modern {
-            result
-                .entry("resultType")
-                .or_insert_with(|| "complete".into());
-        } else if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
-            // A 2025 client cannot answer a 2026 input request (MRTR).
-            let error = RpcError::new(
-                jsonrpc::INTERNAL_ERROR,
-                "the upstream asked for client input (2026-07-28 InputRequiredResult), \
-                 which a 2025-era session cannot answer",
-            );
-            let id = response.get("id").cloned();
-            *response = error.response(id.as_ref());
-        } else {
-            strip_modern_fields(result);
-        }
-    }
-}
-
-/// A 2025 client does not know `resultType`; leaving it is harmless, but
-/// keep results tidy for strict clients.
-fn strip_modern_fields(result: &mut Map<String, Value>) {
-    result.remove("resultType");
-}
-
-/// Relays an upstream event stream to the client, ending after the response.
-async fn relay(
-    mut messages: mpsc::Receiver<Result<Value, UpstreamError>>,
-    tx: mpsc::Sender<Bytes>,
-    adapt: Adapt,
-    upstream: Arc<Upstream>,
-    slot: Option<Arc<crate::upstream::session::SessionSlot>>,
-    id: Value,
-) {
-    while let Some(message) = messages.recv().await {
-        let mut message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                let (_, rpc) = upstream_failure(&upstream, error);
-                let frame = sse::encode_message(rpc.response(Some(&id)).to_string().as_bytes());
-                let _ = tx.send(frame).await;
-                return;
-            }
-        };
-        let is_response = jsonrpc::is_response(&message);
-        if !is_response && message.get("id").is_some() {
-            // A server-initiated request (sampling, elicitation, roots): not
-            // relayed yet, so refuse it rather than leave the upstream waiting.
-            upstream
-                .refuse_server_request(slot.as_deref(), &message)
-                .await;
-            continue;
-        }
-        if is_response {
-            adapt.apply(&mut message);
-        }
-        let frame = sse::encode_message(message.to_string().as_bytes());
-        if tx.send(frame).await.is_err() || is_response {
-            return;
-        }
-    }
 }

@@ -82,18 +82,27 @@ async fn one_upstream_session_per_client_session() {
     );
 }
 
-/// Asks the upstream itself whether it still has a session.
+/// Asks the upstream itself whether it still has a session: 200 yes, 404
+/// no; anything else (a session mid-teardown) is asked again.
 async fn upstream_knows(upstream: &str, session: &str) -> bool {
-    let response = post(
-        upstream,
-        &legacy_headers(Some(session)),
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-    )
-    .await;
-    match response.status {
-        200 => true,
-        404 => false,
-        other => panic!("upstream answered {other}: {:?}", response.body),
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = post(
+            upstream,
+            &legacy_headers(Some(session)),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        )
+        .await;
+        match response.status {
+            200 => return true,
+            404 => return false,
+            other => assert!(
+                Instant::now() < deadline,
+                "upstream keeps answering {other}: {:?}",
+                response.body
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

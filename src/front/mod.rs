@@ -258,6 +258,10 @@ impl Front {
             .and_then(Value::as_str);
         let version = protocol::negotiate_legacy(requested);
         let client_info = params.and_then(|p| p.get("clientInfo")).cloned();
+        let client_capabilities = params
+            .and_then(|p| p.get("capabilities"))
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         let catalog = self.pool.catalog();
         let capabilities = match scope {
             None => catalog.aggregate_capabilities(),
@@ -273,9 +277,12 @@ impl Front {
                     )
                 })?,
         };
-        let session = self
-            .sessions
-            .open(version, client_info, scope.map(Arc::from));
+        let session = self.sessions.open(
+            version,
+            client_info,
+            client_capabilities,
+            scope.map(Arc::from),
+        );
         tracing::debug!(session = %session.id, version, "client session opened");
         let result = json!({
             "protocolVersion": version,

@@ -1,12 +1,14 @@
 //! Legacy (2025-era) client sessions: what `initialize` established, and
 //! the upstream sessions pinned to it for affinity.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use serde_json::Value;
+use tokio::sync::{Notify, oneshot};
 
 use crate::upstream::session::SessionSlot;
 
@@ -16,6 +18,9 @@ pub struct ClientSession {
     /// Negotiated in `initialize`; sent back by the client as `MCP-Protocol-Version`.
     pub version: &'static str,
     pub client_info: Option<Value>,
+    /// What the client declared in `initialize` (sampling, elicitation,
+    /// roots): passed on to upstreams so they may ask it.
+    pub capabilities: Value,
     /// The endpoint the session was opened on: `None` for `/mcp`, or the
     /// server name of `/servers/{name}/mcp`. A session is only valid there.
     pub scope: Option<Arc<str>>,
@@ -26,9 +31,102 @@ pub struct ClientSession {
     /// Milliseconds since the table's epoch at the last request: idle
     /// sessions expire.
     last_used: AtomicU64,
+    /// The client's requests being forwarded, by id, so that its
+    /// `notifications/cancelled` can stop them.
+    in_flight: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Requests the gateway sent to the client (relayed from upstreams),
+    /// by the id the client sees, awaiting its answer.
+    awaiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    next_request: AtomicU64,
+}
+
+/// A forwarded request of the client's, registered while it runs.
+pub struct Tracked {
+    session: Arc<ClientSession>,
+    key: String,
+    cancel: Arc<Notify>,
+}
+
+impl Tracked {
+    /// Resolves when the client cancels the request.
+    pub async fn cancelled(&self) {
+        self.cancel.notified().await
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        lock(&self.session.in_flight).remove(&self.key);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ClientSession {
+    /// Registers a request of the client's while it is forwarded.
+    pub fn track(self: &Arc<Self>, id: &Value) -> Tracked {
+        let key = id.to_string();
+        let cancel = Arc::new(Notify::new());
+        lock(&self.in_flight).insert(key.clone(), cancel.clone());
+        Tracked {
+            session: self.clone(),
+            key,
+            cancel,
+        }
+    }
+
+    /// The client cancelled one of its requests; false if none is running.
+    pub fn cancel(&self, id: &Value) -> bool {
+        match lock(&self.in_flight).get(&id.to_string()) {
+            Some(cancel) => {
+                cancel.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the client declared the capability a server-to-client
+    /// request needs.
+    pub fn can_answer(&self, method: &str) -> bool {
+        let capability = match method {
+            "sampling/createMessage" => "sampling",
+            "elicitation/create" => "elicitation",
+            "roots/list" => "roots",
+            "ping" => return true,
+            _ => return false,
+        };
+        self.capabilities.get(capability).is_some()
+    }
+
+    /// A request for the client: its id (unique in this session) and where
+    /// the answer will arrive.
+    pub fn ask(&self) -> (Value, oneshot::Receiver<Value>) {
+        let id = format!(
+            "sb-ask-{}",
+            self.next_request.fetch_add(1, Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        let id = Value::String(id);
+        lock(&self.awaiting).insert(id.to_string(), tx);
+        (id, rx)
+    }
+
+    /// The client answered a request of ours; false if none had that id.
+    pub fn answer(&self, id: &Value, response: Value) -> bool {
+        match lock(&self.awaiting).remove(&id.to_string()) {
+            Some(waiter) => waiter.send(response).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Gives up waiting for an answer (timed out, or the call ended).
+    pub fn forget_ask(&self, id: &Value) {
+        lock(&self.awaiting).remove(&id.to_string());
+    }
+
     pub fn set_log_level(&self, level: &str) {
         *self.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::from(level));
     }
@@ -68,6 +166,7 @@ impl Sessions {
         &self,
         version: &'static str,
         client_info: Option<Value>,
+        capabilities: Value,
         scope: Option<Arc<str>>,
     ) -> Arc<ClientSession> {
         // 128 random bits, hex: visible ASCII as the transport requires.
@@ -76,8 +175,12 @@ impl Sessions {
             id: id.clone(),
             version,
             client_info,
+            capabilities,
             scope,
             upstreams: DashMap::new(),
+            in_flight: Mutex::default(),
+            awaiting: Mutex::default(),
+            next_request: AtomicU64::new(1),
             log_level: Mutex::new(None),
             last_used: AtomicU64::new(self.now_ms()),
         });

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Reply, UpstreamError};
+use super::{InFlight, Reply, UpstreamError};
 use crate::protocol::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::sse;
 
@@ -84,6 +84,7 @@ impl HttpLink {
         headers: &PostHeaders<'_>,
         expect_id: Option<Value>,
         deadline: Instant,
+        in_flight: Option<InFlight>,
     ) -> Result<Reply, UpstreamError> {
         let mut request = Request::builder()
             .method(Method::POST)
@@ -111,18 +112,30 @@ impl HttpLink {
             .body(Full::new(body))
             .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
 
-        let response = tokio::time::timeout_at(deadline, self.client.request(request))
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| classify_send_error(&e))?;
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Err(_) => return Err(UpstreamError::Timeout),
+            Ok(Err(error)) => {
+                let error = classify_send_error(&error);
+                if matches!(error, UpstreamError::Connect(_)) {
+                    // Never reached the upstream: nothing to cancel.
+                    in_flight.map(InFlight::done);
+                }
+                return Err(error);
+            }
+            Ok(Ok(response)) => response,
+        };
 
         let status = response.status();
+        // Any answer but an event stream ends the request here.
+        let in_flight = match in_flight {
+            Some(in_flight) if !(status.is_success() && is_event_stream(&response)) => {
+                in_flight.done();
+                None
+            }
+            other => other,
+        };
         let session_id = response.headers().get(HEADER_SESSION_ID).cloned();
-        let is_stream = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let is_stream = is_event_stream(&response);
 
         if status == StatusCode::ACCEPTED {
             return Ok(Reply::Accepted);
@@ -157,7 +170,13 @@ impl HttpLink {
         }
         if is_stream {
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(read_stream(response.into_body(), tx, expect_id, deadline));
+            tokio::spawn(read_stream(
+                response.into_body(),
+                tx,
+                expect_id,
+                deadline,
+                in_flight,
+            ));
             return Ok(Reply::Stream {
                 messages: rx,
                 session_id,
@@ -197,11 +216,7 @@ impl HttpLink {
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|e| classify_send_error(&e))?;
-        let is_stream = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let is_stream = is_event_stream(&response);
         if response.status() == StatusCode::NOT_FOUND && session.is_some() {
             return Err(UpstreamError::SessionLost);
         }
@@ -209,7 +224,13 @@ impl HttpLink {
             return Ok(None);
         }
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(read_stream(response.into_body(), tx, None, far_future()));
+        tokio::spawn(read_stream(
+            response.into_body(),
+            tx,
+            None,
+            far_future(),
+            None,
+        ));
         Ok(Some(rx))
     }
 
@@ -229,6 +250,14 @@ impl HttpLink {
             .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.request(request)).await;
     }
+}
+
+fn is_event_stream<B>(response: &http::Response<B>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"))
 }
 
 /// A deadline for streams that stay open as long as the upstream keeps them.
@@ -268,11 +297,18 @@ async fn read_stream(
     tx: mpsc::Sender<Result<Value, UpstreamError>>,
     expect_id: Option<Value>,
     deadline: Instant,
+    mut in_flight: Option<InFlight>,
 ) {
     let mut decoder = sse::Decoder::default();
     let mut events = Vec::new();
     loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, body.frame()) => next,
+            // The caller went away: stop reading; dropping `in_flight`
+            // tells the upstream.
+            _ = tx.closed() => return,
+        };
+        let frame = match next {
             Err(_) => {
                 let _ = tx.send(Err(UpstreamError::Timeout)).await;
                 return;
@@ -312,6 +348,9 @@ async fn read_stream(
             let done = expect_id.is_some()
                 && crate::jsonrpc::is_response(&message)
                 && message.get("id") == expect_id.as_ref();
+            if done {
+                in_flight.take().map(InFlight::done);
+            }
             if tx.send(Ok(message)).await.is_err() || done {
                 // The caller went away (client disconnected) or we have the
                 // answer: dropping the body closes the upstream stream.

@@ -6,11 +6,13 @@
 //! probe, the `initialize` handshake, session affinity and the one retry
 //! after a lost session.
 
+mod cancel;
 pub mod http;
 pub mod session;
 pub mod stdio;
 mod watch;
 
+pub use cancel::InFlight;
 pub use watch::{Signal, WatchEnd};
 
 use std::sync::Arc;
@@ -81,6 +83,9 @@ pub struct Caller<'a> {
     /// The level a 2025 client set with `logging/setLevel`, which a modern
     /// upstream takes per request.
     pub log_level: Option<&'a str>,
+    /// What a 2025 client declared it can answer; a modern client's
+    /// per-request `_meta` already says so.
+    pub client_capabilities: Option<&'a Value>,
 }
 
 /// One call to forward.
@@ -97,11 +102,35 @@ enum Link {
     Stdio(stdio::StdioLink),
 }
 
+impl Link {
+    /// Sends a notification (best effort, bounded): on a 2025 session its
+    /// id goes along; a stdio child has one session anyway.
+    async fn notify(&self, notification: &Value, session: Option<&UpstreamSession>) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        match self {
+            Link::Http(link) => {
+                let headers = http::PostHeaders {
+                    version: session.map(|s| &s.version),
+                    session: session.and_then(|s| s.id.as_ref()),
+                    method: notification.get("method").and_then(Value::as_str),
+                    name: None,
+                    forwarded: &[],
+                };
+                let body = Bytes::from(notification.to_string());
+                let _ = link.post(body, &headers, None, deadline, None).await;
+            }
+            Link::Stdio(link) => {
+                let _ = link.send(notification, None, deadline, None, None).await;
+            }
+        }
+    }
+}
+
 pub struct Upstream {
     pub spec: UpstreamSpec,
     pub name: Arc<str>,
     pub prefix: Arc<str>,
-    link: Link,
+    link: Arc<Link>,
     /// The era found by the last successful probe.
     era: ArcSwapOption<Era>,
     /// The gateway's own session (legacy upstreams).
@@ -130,7 +159,7 @@ impl Upstream {
             name: Arc::from(spec.name.as_str()),
             prefix: Arc::from(spec.prefix.as_str()),
             spec,
-            link,
+            link: Arc::new(link),
             era: ArcSwapOption::empty(),
             shared: SessionSlot::default(),
             next_id: AtomicU64::new(1),
@@ -210,7 +239,7 @@ impl Upstream {
         });
         let modern = HeaderValue::from_static(protocol::MODERN);
         let reply = self
-            .exchange(&message, Some(&modern), None, None, &[], deadline)
+            .exchange(&message, Some(&modern), None, None, &[], deadline, None)
             .await?;
         let response = single_response(reply, &id).await?;
         let result = response_result(response)?;
@@ -232,22 +261,35 @@ impl Upstream {
     /// The 2025 handshake: `initialize`, then `notifications/initialized`.
     async fn initialize(
         &self,
-        client_info: Option<&Value>,
+        client: Option<(&Value, &Value)>,
         deadline: Instant,
     ) -> Result<UpstreamSession, UpstreamError> {
         let id = self.fresh_id();
+        // A client's own session declares what that client can answer
+        // (sampling, elicitation, roots: relayed to it); the gateway's
+        // shared session declares nothing, so nothing is asked there.
+        let (client_info, capabilities) = match client {
+            Some((info, capabilities)) => (Some(info), relayable(capabilities)),
+            None => (None, json!({})),
+        };
         let message = json!({
             "jsonrpc": "2.0", "id": id, "method": "initialize",
             "params": {
                 "protocolVersion": protocol::LEGACY[0],
-                // No sampling, elicitation or roots: the gateway does not
-                // relay server-initiated requests yet, so it must not invite them.
-                "capabilities": {},
+                "capabilities": capabilities,
                 "clientInfo": client_info.cloned().unwrap_or_else(protocol::implementation),
             },
         });
         let reply = self
-            .exchange(&message, None, None, Some("initialize"), &[], deadline)
+            .exchange(
+                &message,
+                None,
+                None,
+                Some("initialize"),
+                &[],
+                deadline,
+                None,
+            )
             .await?;
         let session_id = match &reply {
             Reply::Json { session_id, .. } | Reply::Stream { session_id, .. } => session_id.clone(),
@@ -283,6 +325,7 @@ impl Upstream {
             Some("notifications/initialized"),
             &[],
             deadline,
+            None,
         )
         .await?;
         Ok(session)
@@ -311,6 +354,7 @@ impl Upstream {
                 slot: None,
                 client_info: None,
                 log_level: None,
+                client_capabilities: None,
             };
             let (reply, id) = self.request(message, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;
@@ -356,7 +400,7 @@ impl Upstream {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let is_request = message.get("id").is_some() && method.is_some();
-        let shared = caller.slot.is_none() || matches!(self.link, Link::Stdio(_));
+        let shared = caller.slot.is_none() || matches!(*self.link, Link::Stdio(_));
         if is_request && shared {
             // Ids of different clients may collide on a shared session.
             message["id"] = self.fresh_id();
@@ -365,11 +409,15 @@ impl Upstream {
 
         if *era == Era::Modern {
             if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
-                ensure_modern_meta(params, caller.client_info, caller.log_level);
+                ensure_modern_meta(params, &caller);
             } else if method.is_some() {
                 message["params"] = json!({ "_meta": gateway_meta() });
             }
             let version = HeaderValue::from_static(protocol::MODERN);
+            // Over HTTP, dropping the request is the cancellation; a stdio
+            // child needs to be told.
+            let in_flight = (is_request && matches!(*self.link, Link::Stdio(_)))
+                .then(|| InFlight::new(self.link.clone(), sent_id.clone(), None));
             // `exchange` derives `Mcp-Name` from the (already unprefixed) body.
             return self
                 .exchange(
@@ -379,6 +427,7 @@ impl Upstream {
                     method.as_deref(),
                     forwarded,
                     deadline,
+                    in_flight,
                 )
                 .await
                 .map(|reply| (reply, sent_id));
@@ -394,11 +443,16 @@ impl Upstream {
         } else {
             caller.slot.unwrap_or(&self.shared)
         };
-        let client_info = if shared { None } else { caller.client_info };
+        let client = match (shared, caller.client_info) {
+            (false, Some(info)) => Some((info, caller.client_capabilities.unwrap_or(&Value::Null))),
+            _ => None,
+        };
         for attempt in 0..2 {
             let session = slot
-                .get_or_init(|| self.initialize(client_info, deadline))
+                .get_or_init(|| self.initialize(client, deadline))
                 .await?;
+            let in_flight = is_request
+                .then(|| InFlight::new(self.link.clone(), sent_id.clone(), Some(session.clone())));
             let result = self
                 .exchange(
                     &message,
@@ -407,6 +461,7 @@ impl Upstream {
                     method.as_deref(),
                     forwarded,
                     deadline,
+                    in_flight,
                 )
                 .await;
             match result {
@@ -431,13 +486,14 @@ impl Upstream {
         method: Option<&str>,
         forwarded: &[(HeaderName, HeaderValue)],
         deadline: Instant,
+        in_flight: Option<InFlight>,
     ) -> Result<Reply, UpstreamError> {
         let expect_id = if message.get("method").is_some() {
             message.get("id").cloned()
         } else {
             None
         };
-        match &self.link {
+        match &*self.link {
             Link::Http(link) => {
                 let method = method.or_else(|| message.get("method").and_then(Value::as_str));
                 let name = method
@@ -454,18 +510,20 @@ impl Upstream {
                     serde_json::to_vec(message)
                         .map_err(|e| UpstreamError::Protocol(e.to_string()))?,
                 );
-                link.post(body, &headers, expect_id, deadline).await
+                link.post(body, &headers, expect_id, deadline, in_flight)
+                    .await
             }
             Link::Stdio(link) => {
                 let generation = session.map(|s| s.generation);
-                link.send(message, expect_id, deadline, generation).await
+                link.send(message, expect_id, deadline, generation, in_flight)
+                    .await
             }
         }
     }
 
     /// The current generation of the transport (stdio: the child process).
     fn generation(&self) -> u64 {
-        match &self.link {
+        match &*self.link {
             Link::Http(_) => 0,
             Link::Stdio(link) => link.generation(),
         }
@@ -477,28 +535,50 @@ impl Upstream {
     pub async fn refuse_server_request(&self, slot: Option<&SessionSlot>, request: &Value) {
         let method = request.get("method").and_then(Value::as_str).unwrap_or("?");
         tracing::info!(upstream = %self.name, method, "refusing a server-initiated request");
-        let refusal = json!({
-            "jsonrpc": "2.0",
-            "id": request.get("id").cloned().unwrap_or(Value::Null),
-            "error": { "code": jsonrpc::METHOD_NOT_FOUND,
-                       "message": format!("switchboard does not relay {method}") },
-        });
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let error = json!({ "error": {
+            "code": jsonrpc::METHOD_NOT_FOUND,
+            "message": format!("the client behind switchboard cannot answer {method}"),
+        }});
+        self.answer_server_request(slot, id, error).await;
+    }
+
+    /// Sends the answer (`{"result": ..}` or `{"error": ..}`) to a request
+    /// the upstream made, on the session the request came from.
+    pub async fn answer_server_request(
+        &self,
+        slot: Option<&SessionSlot>,
+        id: Value,
+        answer: Value,
+    ) {
+        let mut response = json!({ "jsonrpc": "2.0", "id": id });
+        if let Some(fields) = answer.as_object() {
+            for (key, value) in fields {
+                if key == "result" || key == "error" {
+                    response[key] = value.clone();
+                }
+            }
+        }
         let session = slot.unwrap_or(&self.shared).peek();
         let version = session
             .as_ref()
             .map(|s| s.version.clone())
             .unwrap_or_else(|| HeaderValue::from_static(protocol::MODERN));
         let deadline = Instant::now() + Duration::from_secs(5);
-        let _ = self
+        let sent = self
             .exchange(
-                &refusal,
+                &response,
                 Some(&version),
                 session.as_deref(),
                 None,
                 &[],
                 deadline,
+                None,
             )
             .await;
+        if let Err(error) = sent {
+            tracing::warn!(upstream = %self.name, "could not deliver an answer: {error}");
+        }
     }
 
     /// Ends a client's upstream session (client sent DELETE).
@@ -506,7 +586,7 @@ impl Upstream {
         let Some(session) = slot.take().await else {
             return;
         };
-        if let (Link::Http(link), Some(id)) = (&self.link, &session.id) {
+        if let (Link::Http(link), Some(id)) = (&*self.link, &session.id) {
             link.delete(id, &session.version).await;
         }
     }
@@ -514,7 +594,7 @@ impl Upstream {
     /// Stops child processes and ends the shared session.
     pub async fn shutdown(&self) {
         self.end_session(&self.shared).await;
-        if let Link::Stdio(link) = &self.link {
+        if let Link::Stdio(link) = &*self.link {
             link.stop().await;
         }
     }
@@ -538,11 +618,8 @@ fn gateway_meta() -> Value {
 
 /// A legacy client's request toward a modern upstream needs per-request
 /// `_meta`; a modern client's already has it and keeps it.
-fn ensure_modern_meta(
-    params: &mut serde_json::Map<String, Value>,
-    client_info: Option<&Value>,
-    log_level: Option<&str>,
-) {
+fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, caller: &Caller<'_>) {
+    let (client_info, log_level) = (caller.client_info, caller.log_level);
     let meta = params.entry("_meta").or_insert_with(|| json!({}));
     let Some(meta) = meta.as_object_mut() else {
         return;
@@ -550,7 +627,12 @@ fn ensure_modern_meta(
     meta.entry(protocol::META_PROTOCOL_VERSION)
         .or_insert_with(|| protocol::MODERN.into());
     meta.entry(protocol::META_CLIENT_CAPABILITIES)
-        .or_insert_with(|| json!({}));
+        .or_insert_with(|| {
+            caller
+                .client_capabilities
+                .map(relayable)
+                .unwrap_or_else(|| json!({}))
+        });
     if let Some(level) = log_level {
         meta.entry(protocol::META_LOG_LEVEL)
             .or_insert_with(|| level.into());
@@ -562,6 +644,18 @@ fn ensure_modern_meta(
         meta.entry(protocol::META_CLIENT_INFO)
             .or_insert_with(protocol::implementation);
     }
+}
+
+/// The part of a client's capabilities an upstream may use through the
+/// gateway: the requests the gateway relays back to the client.
+fn relayable(capabilities: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["sampling", "elicitation", "roots"] {
+        if let Some(value) = capabilities.get(key) {
+            out.insert(key.to_string(), value.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// Removes the 2026-07-28 per-request `_meta` keys (and `_meta` itself

@@ -12,12 +12,21 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::{Reply, UpstreamError};
+use super::{InFlight, Reply, UpstreamError};
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+/// Requests awaiting their response, by id; each gets its progress
+/// notifications and then its response on the channel.
+#[derive(Default)]
+struct Waiting {
+    by_id: HashMap<String, mpsc::Sender<Value>>,
+    /// Gateway progress token → (the caller's token, the request's id key).
+    progress: HashMap<String, (Value, String)>,
+}
+
+type Pending = Arc<Mutex<Waiting>>;
 
 struct Process {
     generation: u64,
@@ -70,41 +79,96 @@ impl StdioLink {
         expect_id: Option<Value>,
         deadline: Instant,
         session_generation: Option<u64>,
+        in_flight: Option<InFlight>,
     ) -> Result<Reply, UpstreamError> {
         let process = self.running().await?;
         if session_generation.is_some_and(|g| g != process.generation) {
+            in_flight.map(InFlight::done);
             return Err(UpstreamError::SessionLost);
         }
-        let receiver = expect_id.as_ref().map(|id| {
-            let (tx, rx) = oneshot::channel();
-            lock(&process.pending).insert(id.to_string(), tx);
-            rx
-        });
-        let mut line =
-            serde_json::to_vec(message).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        line.push(b'\n');
-        if process.stdin.send(line).await.is_err() {
-            return Err(UpstreamError::Connect("process is not running".into()));
-        }
-        let Some(receiver) = receiver else {
+        let Some(id) = expect_id else {
+            write(&process, message).await?;
             return Ok(Reply::Accepted);
         };
-        match tokio::time::timeout_at(deadline, receiver).await {
-            Err(_) => {
-                if let Some(id) = &expect_id {
-                    lock(&process.pending).remove(&id.to_string());
-                }
-                Err(UpstreamError::Timeout)
+        let key = id.to_string();
+        let (tx, mut rx) = mpsc::channel(16);
+        lock(&process.pending).by_id.insert(key.clone(), tx);
+        // Progress tokens of different clients may collide in the one
+        // process: send a token of ours, and map it back on the way out.
+        let token = message.pointer("/params/_meta/progressToken").cloned();
+        let written = match &token {
+            Some(token) => {
+                let ours = format!("sbp-{key}");
+                lock(&process.pending).progress.insert(
+                    Value::String(ours.clone()).to_string(),
+                    (token.clone(), key.clone()),
+                );
+                let mut message = message.clone();
+                message["params"]["_meta"]["progressToken"] = Value::String(ours);
+                write(&process, &message).await
             }
-            Ok(Err(_)) => Err(UpstreamError::Broken(
-                "process exited before answering".into(),
-            )),
-            Ok(Ok(response)) => Ok(Reply::Json {
-                body: Bytes::from(response.to_string()),
-                status: http::StatusCode::OK,
-                session_id: None,
-            }),
+            None => write(&process, message).await,
+        };
+        if let Err(error) = written {
+            lock(&process.pending).forget(&key);
+            in_flight.map(InFlight::done);
+            return Err(error);
         }
+        if token.is_none() {
+            let answer = tokio::time::timeout_at(deadline, rx.recv()).await;
+            return match answer {
+                Err(_) => {
+                    lock(&process.pending).forget(&key);
+                    Err(UpstreamError::Timeout)
+                }
+                Ok(None) => Err(UpstreamError::Broken(
+                    "process exited before answering".into(),
+                )),
+                Ok(Some(response)) => {
+                    in_flight.map(InFlight::done);
+                    Ok(Reply::Json {
+                        body: Bytes::from(response.to_string()),
+                        status: http::StatusCode::OK,
+                        session_id: None,
+                    })
+                }
+            };
+        }
+        let (out, messages) = mpsc::channel(16);
+        let pending = process.pending.clone();
+        tokio::spawn(async move {
+            let mut in_flight = in_flight;
+            loop {
+                let next = tokio::select! {
+                    next = tokio::time::timeout_at(deadline, rx.recv()) => next,
+                    _ = out.closed() => break,
+                };
+                let message = match next {
+                    Err(_) => {
+                        let _ = out.send(Err(UpstreamError::Timeout)).await;
+                        break;
+                    }
+                    Ok(None) => {
+                        let cause = "process exited before answering".to_string();
+                        let _ = out.send(Err(UpstreamError::Broken(cause))).await;
+                        break;
+                    }
+                    Ok(Some(message)) => message,
+                };
+                let done = crate::jsonrpc::is_response(&message);
+                if done {
+                    in_flight.take().map(InFlight::done);
+                }
+                if out.send(Ok(message)).await.is_err() || done {
+                    break;
+                }
+            }
+            lock(&pending).forget(&key);
+        });
+        Ok(Reply::Stream {
+            messages,
+            session_id: None,
+        })
     }
 
     /// The running process, starting a new one if there is none.
@@ -182,6 +246,24 @@ impl StdioLink {
     }
 }
 
+impl Waiting {
+    fn forget(&mut self, key: &str) {
+        self.by_id.remove(key);
+        self.progress.retain(|_, (_, owner)| owner != key);
+    }
+}
+
+async fn write(process: &Process, message: &Value) -> Result<(), UpstreamError> {
+    let mut line =
+        serde_json::to_vec(message).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    line.push(b'\n');
+    process
+        .stdin
+        .send(line)
+        .await
+        .map_err(|_| UpstreamError::Connect("process is not running".into()))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -220,8 +302,24 @@ async fn read_responses(
         let id = message.get("id");
         if crate::jsonrpc::is_response(&message) {
             let key = id.map(Value::to_string).unwrap_or_default();
-            if let Some(waiter) = lock(&pending).remove(&key) {
-                let _ = waiter.send(message);
+            let waiter = lock(&pending).by_id.remove(&key);
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(message).await;
+            }
+        } else if message.get("method").and_then(Value::as_str) == Some("notifications/progress") {
+            // Back to the request it belongs to, with the caller's token.
+            let token = message
+                .pointer("/params/progressToken")
+                .map(Value::to_string);
+            let target = token.and_then(|token| {
+                let waiting = lock(&pending);
+                let (original, key) = waiting.progress.get(&token)?.clone();
+                Some((original, waiting.by_id.get(&key)?.clone()))
+            });
+            if let Some((original, waiter)) = target {
+                let mut message = message;
+                message["params"]["progressToken"] = original;
+                let _ = waiter.try_send(message);
             }
         } else if let (Some(id), Some(method)) = (id, message.get("method")) {
             // A server-initiated request: the gateway does not relay these
@@ -241,6 +339,6 @@ async fn read_responses(
     }
     exited.store(true, Ordering::Release);
     // Dropping the waiters tells every in-flight caller the process is gone.
-    lock(&pending).clear();
+    *lock(&pending) = Waiting::default();
     tracing::warn!(upstream = %name, "stdio upstream exited");
 }

@@ -40,7 +40,7 @@ impl Upstream {
         let era = self
             .era()
             .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
-        match &self.link {
+        match &*self.link {
             Link::Http(link) => {
                 let mut messages = if *era == Era::Modern {
                     match self.open_listen().await? {
@@ -79,7 +79,7 @@ impl Upstream {
                     // A 2026 server sends change notifications only to a
                     // listener; its answer (at tear-down) is ignored.
                     let listen = listen_request(json!(format!("sb-listen-{}", link.generation())));
-                    link.send(&listen, None, Instant::now() + PROBE_TIMEOUT, None)
+                    link.send(&listen, None, Instant::now() + PROBE_TIMEOUT, None, None)
                         .await?;
                 }
                 loop {
@@ -108,7 +108,7 @@ impl Upstream {
     async fn open_listen(
         &self,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
-        let Link::Http(link) = &self.link else {
+        let Link::Http(link) = &*self.link else {
             return Ok(None);
         };
         let message = listen_request(self.fresh_id());
@@ -123,7 +123,7 @@ impl Upstream {
         let body = bytes::Bytes::from(message.to_string());
         let expect = message.get("id").cloned();
         match link
-            .post(body, &headers, expect, super::http::far_future())
+            .post(body, &headers, expect, super::http::far_future(), None)
             .await?
         {
             Reply::Stream { messages, .. } => Ok(Some(messages)),
@@ -152,6 +152,7 @@ impl Upstream {
             slot: None,
             client_info: None,
             log_level: None,
+            client_capabilities: None,
         };
         let deadline = Instant::now() + timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;

@@ -1,0 +1,498 @@
+//! Forwarding one client request to the upstream that owns it, and
+//! relaying everything that belongs to that request back: progress and log
+//! notifications, requests the upstream makes of the client (sampling,
+//! elicitation, roots), the final response shaped for the client's era,
+//! and cancellation in both directions.
+//!
+//! Between eras: a 2026 upstream's `InputRequiredResult` (MRTR) is turned
+//! into requests on a 2025 client's stream and the call retried with the
+//! answers; a 2025 upstream's request to a 2026 client has no channel to
+//! travel on and is refused, so the call ends instead of hanging.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::front::sessions::{ClientSession, Tracked};
+use crate::jsonrpc::{self, RpcError};
+use crate::protocol::Era;
+use crate::router::{Client, Failure, Outcome, Request};
+use crate::sse;
+use crate::upstream::session::SessionSlot;
+use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
+
+/// Rounds of input an upstream may ask for in one call before the
+/// gateway gives up (MRTR allows repeats; a loop must still end).
+const MAX_INPUT_ROUNDS: usize = 8;
+
+/// Forwards a request and turns the reply into the client's outcome.
+pub async fn forward_request(
+    request: &Request<'_>,
+    upstream: &Arc<Upstream>,
+    message: Value,
+    id: &Value,
+) -> Result<Outcome, Failure> {
+    let session = match &request.client {
+        Client::Legacy(session) => Some(session.clone()),
+        Client::Modern => None,
+    };
+    // A 2025 client cancels with a notification naming this id.
+    let tracked = session.as_ref().map(|s| s.track(id));
+    let bridge_input = session.is_some() && is_modern(upstream) && may_need_input(&message);
+    let retry_template = bridge_input.then(|| message.clone());
+    let reply = tokio::select! {
+        reply = forward(request, upstream, message) => reply,
+        // Dropping the forward cancels upstream (see upstream::cancel).
+        _ = cancelled(tracked.as_ref()) => return Err(cancelled_failure()),
+    };
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(error) => {
+            if matches!(
+                error,
+                UpstreamError::Connect(_) | UpstreamError::Timeout | UpstreamError::Broken(_)
+            ) {
+                request.pool.suspect(&upstream.name);
+            }
+            return Err(upstream_failure(upstream, error));
+        }
+    };
+    let adapt = Adapt::new(request, upstream);
+    let relay = Relay {
+        upstream: upstream.clone(),
+        session,
+        slot: match &request.client {
+            Client::Legacy(session) => Some(session.slot(&upstream.name)),
+            Client::Modern => None,
+        },
+        adapt,
+        id: id.clone(),
+        tracked,
+        retry_template,
+        forwarded: request.forwarded.clone(),
+    };
+    Ok(match reply {
+        Reply::Json { body, status, .. } => {
+            let value = if relay.adapt.needed() || relay.retry_template.is_some() {
+                serde_json::from_slice::<Value>(&body).ok()
+            } else {
+                None
+            };
+            match value {
+                // A 2026 upstream needs input from a 2025 client: that takes
+                // a stream, to carry the requests to the client.
+                Some(response) if relay.retry_template.is_some() && needs_input(&response) => {
+                    let (tx, rx) = mpsc::channel(16);
+                    tokio::spawn(relay.run(None, Some(response), tx));
+                    Outcome::Stream(rx)
+                }
+                Some(mut response) => {
+                    relay.adapt.apply(&mut response);
+                    Outcome::Json(relay.status(status), Bytes::from(response.to_string()))
+                }
+                None => Outcome::Json(relay.status(status), body),
+            }
+        }
+        Reply::Accepted => Outcome::Accepted,
+        Reply::Stream { messages, .. } => {
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(relay.run(Some(messages), None, tx));
+            Outcome::Stream(rx)
+        }
+    })
+}
+
+async fn cancelled(tracked: Option<&Tracked>) {
+    match tracked {
+        Some(tracked) => tracked.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn cancelled_failure() -> Failure {
+    (
+        StatusCode::OK,
+        RpcError::new(jsonrpc::INTERNAL_ERROR, "request cancelled by the client"),
+    )
+}
+
+fn is_modern(upstream: &Upstream) -> bool {
+    upstream.era().is_some_and(|e| *e == Era::Modern)
+}
+
+/// The requests on which MRTR allows an `InputRequiredResult`.
+fn may_need_input(message: &Value) -> bool {
+    matches!(
+        message.get("method").and_then(Value::as_str),
+        Some("tools/call" | "prompts/get" | "resources/read")
+    )
+}
+
+fn needs_input(response: &Value) -> bool {
+    response
+        .pointer("/result/resultType")
+        .and_then(Value::as_str)
+        == Some("input_required")
+}
+
+/// Sends one message to `upstream` on behalf of the client.
+async fn forward(
+    request: &Request<'_>,
+    upstream: &Arc<Upstream>,
+    message: Value,
+) -> Result<Reply, UpstreamError> {
+    let (slot, session) = match &request.client {
+        Client::Legacy(session) => (Some(session.slot(&upstream.name)), Some(session.clone())),
+        Client::Modern => (None, None),
+    };
+    send(
+        upstream,
+        message,
+        slot.as_deref(),
+        session.as_deref(),
+        &request.forwarded,
+    )
+    .await
+}
+
+async fn send(
+    upstream: &Upstream,
+    message: Value,
+    slot: Option<&SessionSlot>,
+    session: Option<&ClientSession>,
+    forwarded: &[(http::HeaderName, http::HeaderValue)],
+) -> Result<Reply, UpstreamError> {
+    let log_level = session.and_then(|s| s.log_level());
+    let call = Call {
+        message,
+        forwarded,
+        caller: Caller {
+            slot,
+            client_info: session.and_then(|s| s.client_info.as_ref()),
+            log_level: log_level.as_deref(),
+            client_capabilities: session.map(|s| &s.capabilities),
+        },
+    };
+    upstream.call(call).await
+}
+
+pub fn upstream_failure(upstream: &Upstream, error: UpstreamError) -> Failure {
+    tracing::warn!(upstream = %upstream.name, "call failed: {error}");
+    let rpc = RpcError::new(
+        jsonrpc::UPSTREAM_UNAVAILABLE,
+        format!("upstream {} {error}", upstream.name),
+    )
+    .with_data(json!({ "upstream": &*upstream.name }));
+    (StatusCode::OK, rpc)
+}
+
+/// Everything needed to relay one forwarded request's messages.
+struct Relay {
+    upstream: Arc<Upstream>,
+    /// The client's session (2025 clients).
+    session: Option<Arc<ClientSession>>,
+    /// The client's upstream session slot (2025 clients).
+    slot: Option<Arc<SessionSlot>>,
+    adapt: Adapt,
+    /// The client's request id.
+    id: Value,
+    tracked: Option<Tracked>,
+    /// The original request, when a 2026 upstream may ask a 2025 client for
+    /// input: retried with the answers.
+    retry_template: Option<Value>,
+    forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Relay {
+    /// A 2026 client gets the upstream's status (404 for an unknown
+    /// method); a 2025 client gets errors in a 200, as that era does.
+    fn status(&self, upstream_status: StatusCode) -> StatusCode {
+        if self.adapt.client_modern {
+            upstream_status
+        } else {
+            StatusCode::OK
+        }
+    }
+
+    /// Relays until the final response: from `messages` (an upstream event
+    /// stream), or starting from a `pending` response that needs input.
+    async fn run(
+        mut self,
+        mut messages: Option<mpsc::Receiver<Result<Value, UpstreamError>>>,
+        mut pending: Option<Value>,
+        tx: mpsc::Sender<Bytes>,
+    ) {
+        let mut rounds = 0;
+        loop {
+            let message = match pending.take() {
+                Some(message) => message,
+                None => {
+                    let Some(stream) = messages.as_mut() else {
+                        return;
+                    };
+                    let next = tokio::select! {
+                        next = stream.recv() => next,
+                        _ = cancelled(self.tracked.as_ref()) => {
+                            // Dropping the stream cancels upstream.
+                            let _ = tx.send(self.error_frame(cancelled_failure().1)).await;
+                            return;
+                        }
+                        _ = tx.closed() => return,
+                    };
+                    match next {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) => {
+                            let (_, rpc) = upstream_failure(&self.upstream, error);
+                            let _ = tx.send(self.error_frame(rpc)).await;
+                            return;
+                        }
+                        None => return,
+                    }
+                }
+            };
+            let is_response = jsonrpc::is_response(&message);
+            if !is_response && message.get("id").is_some() {
+                self.relay_upstream_request(message, &tx).await;
+                continue;
+            }
+            if !is_response {
+                if tx.send(frame(&message)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if self.retry_template.is_some() && needs_input(&message) {
+                rounds += 1;
+                match self.answer_input(&message, rounds, &tx).await {
+                    Ok(next) => {
+                        messages = next.0;
+                        pending = next.1;
+                        continue;
+                    }
+                    Err(rpc) => {
+                        let _ = tx.send(self.error_frame(rpc)).await;
+                        return;
+                    }
+                }
+            }
+            let mut response = message;
+            response["id"] = self.id.clone();
+            self.adapt.apply(&mut response);
+            let _ = tx.send(frame(&response)).await;
+            return;
+        }
+    }
+
+    fn error_frame(&self, rpc: RpcError) -> Bytes {
+        frame(&rpc.response(Some(&self.id)))
+    }
+
+    /// A request the upstream makes of the client in the middle of a call
+    /// (2025 upstreams): relayed on this stream under an id of the
+    /// gateway's, and the client's answer taken back upstream.
+    async fn relay_upstream_request(&self, request: Value, tx: &mpsc::Sender<Bytes>) {
+        let method = request
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(session) = self.session.as_ref().filter(|s| s.can_answer(method)) else {
+            self.upstream
+                .refuse_server_request(self.slot.as_deref(), &request)
+                .await;
+            return;
+        };
+        let upstream_id = request.get("id").cloned().unwrap_or(Value::Null);
+        let (client_id, answer) = session.ask();
+        let mut relayed = request.clone();
+        relayed["id"] = client_id.clone();
+        if tx.send(frame(&relayed)).await.is_err() {
+            session.forget_ask(&client_id);
+            return;
+        }
+        let upstream = self.upstream.clone();
+        let slot = self.slot.clone();
+        let session = session.clone();
+        let timeout = self.upstream.spec.timeout;
+        // The upstream's call goes on meanwhile; the answer travels on its
+        // own POST, whenever the client sends it.
+        tokio::spawn(async move {
+            let reply = match tokio::time::timeout(timeout, answer).await {
+                Ok(Ok(answer)) => answer,
+                _ => {
+                    session.forget_ask(&client_id);
+                    json!({ "error": { "code": jsonrpc::INTERNAL_ERROR,
+                                       "message": "the client did not answer in time" } })
+                }
+            };
+            upstream
+                .answer_server_request(slot.as_deref(), upstream_id, reply)
+                .await;
+        });
+    }
+
+    /// MRTR toward a 2025 client: asks it each input the upstream wants,
+    /// then retries the original request with the answers. Returns the
+    /// retry's reply (a stream, or a response to look at).
+    async fn answer_input(
+        &mut self,
+        response: &Value,
+        round: usize,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Result<
+        (
+            Option<mpsc::Receiver<Result<Value, UpstreamError>>>,
+            Option<Value>,
+        ),
+        RpcError,
+    > {
+        let refuse = |why: String| RpcError::new(jsonrpc::INTERNAL_ERROR, why);
+        if round > MAX_INPUT_ROUNDS {
+            return Err(refuse(format!(
+                "upstream {} asked for input more than {MAX_INPUT_ROUNDS} times",
+                self.upstream.name
+            )));
+        }
+        let session = self
+            .session
+            .clone()
+            .ok_or_else(|| refuse("no session".into()))?;
+        let result = &response["result"];
+        let mut answers = Map::new();
+        if let Some(requests) = result.get("inputRequests").and_then(Value::as_object) {
+            for (key, input) in requests {
+                let method = input
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !session.can_answer(method) {
+                    return Err(refuse(format!(
+                        "upstream {} needs {method}, which this client did not declare",
+                        self.upstream.name
+                    )));
+                }
+                let (client_id, answer) = session.ask();
+                let ask = json!({
+                    "jsonrpc": "2.0", "id": client_id, "method": method,
+                    "params": input.get("params").cloned().unwrap_or_else(|| json!({})),
+                });
+                if tx.send(frame(&ask)).await.is_err() {
+                    session.forget_ask(&client_id);
+                    return Err(refuse("the client went away".into()));
+                }
+                let answered = tokio::select! {
+                    answered = tokio::time::timeout(self.upstream.spec.timeout, answer) => answered,
+                    _ = cancelled(self.tracked.as_ref()) => {
+                        session.forget_ask(&client_id);
+                        return Err(cancelled_failure().1);
+                    }
+                };
+                let answered = match answered {
+                    Ok(Ok(answered)) => answered,
+                    _ => {
+                        session.forget_ask(&client_id);
+                        return Err(refuse(format!(
+                            "the client did not answer {method} in time"
+                        )));
+                    }
+                };
+                match answered.get("result") {
+                    Some(result) => {
+                        answers.insert(key.clone(), result.clone());
+                    }
+                    None => {
+                        let message = answered
+                            .pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no result");
+                        return Err(refuse(format!("the client refused {method}: {message}")));
+                    }
+                }
+            }
+        }
+        let mut retry = self.retry_template.clone().expect("set when bridging");
+        // MRTR: the retry is a new request (new id) carrying the answers
+        // and, verbatim, the upstream's state.
+        retry["id"] = json!(format!("{}-input-{round}", self.id));
+        let params = retry
+            .as_object_mut()
+            .and_then(|m| m.get_mut("params"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| refuse("request without params".into()))?;
+        params.insert("inputResponses".into(), Value::Object(answers));
+        match result.get("requestState") {
+            Some(state) => params.insert("requestState".into(), state.clone()),
+            None => params.remove("requestState"),
+        };
+        let reply = send(
+            &self.upstream,
+            retry,
+            self.slot.as_deref(),
+            Some(&session),
+            &self.forwarded,
+        )
+        .await
+        .map_err(|error| upstream_failure(&self.upstream, error).1)?;
+        match reply {
+            Reply::Stream { messages, .. } => Ok((Some(messages), None)),
+            Reply::Json { body, .. } => serde_json::from_slice(&body)
+                .map(|value| (None, Some(value)))
+                .map_err(|e| refuse(format!("upstream answered with invalid JSON: {e}"))),
+            Reply::Accepted => Err(refuse(
+                "upstream accepted a request without answering".into(),
+            )),
+        }
+    }
+}
+
+fn frame(message: &Value) -> Bytes {
+    sse::encode_message(message.to_string().as_bytes())
+}
+
+/// Bridges result shapes when the client's era differs from the upstream's.
+pub struct Adapt {
+    client_modern: bool,
+    upstream_modern: bool,
+}
+
+impl Adapt {
+    pub fn new(request: &Request<'_>, upstream: &Upstream) -> Adapt {
+        Adapt {
+            client_modern: request.is_modern(),
+            upstream_modern: is_modern(upstream),
+        }
+    }
+
+    pub fn needed(&self) -> bool {
+        self.client_modern != self.upstream_modern
+    }
+
+    pub fn apply(&self, response: &mut Value) {
+        if !self.needed() {
+            return;
+        }
+        let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
+            return;
+        };
+        if self.client_modern {
+            result
+                .entry("resultType")
+                .or_insert_with(|| "complete".into());
+        } else if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            // Reached only when the input could not be bridged.
+            let error = RpcError::new(
+                jsonrpc::INTERNAL_ERROR,
+                "the upstream asked for client input (2026-07-28 InputRequiredResult) \
+                 that this session cannot answer",
+            );
+            let id = response.get("id").cloned();
+            *response = error.response(id.as_ref());
+        } else {
+            // A 2025 client does not know `resultType`; keep results tidy
+            // for strict clients.
+            result.remove("resultType");
+        }
+    }
+}
