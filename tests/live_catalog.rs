@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::*;
 
 fn port_of(url: &str) -> u16 {
@@ -206,4 +206,96 @@ async fn hung_and_dead_upstreams_leave_after_the_grace_period_and_others_never_f
         .args(["-CONT", &hung.child.id().to_string()])
         .status();
     drop(healthy);
+}
+
+/// `subscriptions/listen` on the wire: acknowledged first, only the kinds
+/// asked for, each tagged with the listen request's id; a 2025 session's
+/// GET stream gets the untagged notification.
+#[tokio::test(flavor = "multi_thread")]
+async fn listen_streams_honour_filters_and_tag_notifications() {
+    let (_a, a_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let (_b, b_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let gateway = Gateway::start(&format!("upstreams:\n  - name: a\n    url: \"{a_url}\"\n"));
+    gateway.wait_for_tools(&["a_echo"]).await;
+
+    let listen = |id: &str, filter: serde_json::Value| {
+        json!({ "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": {
+            "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                       "io.modelcontextprotocol/clientCapabilities": {} },
+            "notifications": filter,
+        }})
+        .to_string()
+    };
+    let headers = modern_headers("subscriptions/listen", None);
+    let mut tools = EventStream::open(
+        "POST",
+        &gateway.mcp(),
+        &headers,
+        &listen("L1", json!({ "toolsListChanged": true })),
+    )
+    .await;
+    let mut nothing =
+        EventStream::open("POST", &gateway.mcp(), &headers, &listen("L2", json!({}))).await;
+    assert_eq!(tools.status, 200);
+    let ack = tools
+        .next(Duration::from_secs(5))
+        .await
+        .expect("acknowledgement");
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "L1"
+    );
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({ "toolsListChanged": true })
+    );
+    let ack = nothing
+        .next(Duration::from_secs(5))
+        .await
+        .expect("acknowledgement");
+    assert_eq!(ack["params"]["notifications"], json!({}));
+
+    let session = initialize(&gateway.mcp()).await;
+    let mut get_headers = legacy_headers(Some(&session));
+    get_headers.retain(|(n, _)| n != "content-type");
+    get_headers.retain(|(n, _)| n != "accept");
+    get_headers.push(("accept".into(), "text/event-stream".into()));
+    let mut legacy = EventStream::open("GET", &gateway.mcp(), &get_headers, "").await;
+    assert_eq!(legacy.status, 200);
+
+    // Adding an upstream changes tools, prompts and resources.
+    std::fs::write(
+        &gateway.config.path,
+        format!("listen: \"127.0.0.1:0\"\nupstreams:\n  - name: a\n    url: \"{a_url}\"\n  - name: b\n    url: \"{b_url}\"\n"),
+    )
+    .unwrap();
+    let note = tools
+        .next(Duration::from_secs(20))
+        .await
+        .expect("tools/list_changed");
+    assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+    assert_eq!(
+        note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "L1"
+    );
+    assert!(
+        tools.next(Duration::from_millis(500)).await.is_none(),
+        "only what was asked for"
+    );
+    assert!(nothing.next(Duration::from_millis(200)).await.is_none());
+
+    let mut methods = Vec::new();
+    while let Some(note) = legacy.next(Duration::from_millis(1500)).await {
+        assert!(note["params"].get("_meta").is_none(), "{note}");
+        methods.push(note["method"].as_str().unwrap().to_string());
+    }
+    for kind in ["tools", "prompts", "resources"] {
+        let method = format!("notifications/{kind}/list_changed");
+        assert_eq!(
+            methods.iter().filter(|m| **m == method).count(),
+            1,
+            "{methods:?}"
+        );
+    }
 }

@@ -118,7 +118,9 @@ impl HttpLink {
                 let error = classify_send_error(&error);
                 if matches!(error, UpstreamError::Connect(_)) {
                     // Never reached the upstream: nothing to cancel.
-                    in_flight.map(InFlight::done);
+                    if let Some(_in_flight) = in_flight {
+                        InFlight::done(_in_flight)
+                    }
                 }
                 return Err(error);
             }
@@ -348,8 +350,8 @@ async fn read_stream(
             let done = expect_id.is_some()
                 && crate::jsonrpc::is_response(&message)
                 && message.get("id") == expect_id.as_ref();
-            if done {
-                in_flight.take().map(InFlight::done);
+            if done && let Some(a) = in_flight.take() {
+                InFlight::done(a)
             }
             if tx.send(Ok(message)).await.is_err() || done {
                 // The caller went away (client disconnected) or we have the

@@ -697,7 +697,16 @@ fn renumber(reply: Reply, sent: Value, client: Value) -> Reply {
         } => {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(async move {
-                while let Some(mut message) = messages.recv().await {
+                loop {
+                    // Noticing the caller leave matters: dropping `messages`
+                    // is what cancels the request upstream.
+                    let mut message = tokio::select! {
+                        message = messages.recv() => match message {
+                            Some(message) => message,
+                            None => return,
+                        },
+                        _ = tx.closed() => return,
+                    };
                     if let Ok(value) = &mut message
                         && jsonrpc::is_response(value)
                         && value.get("id") == Some(&sent)

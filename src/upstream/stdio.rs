@@ -83,7 +83,9 @@ impl StdioLink {
     ) -> Result<Reply, UpstreamError> {
         let process = self.running().await?;
         if session_generation.is_some_and(|g| g != process.generation) {
-            in_flight.map(InFlight::done);
+            if let Some(_in_flight) = in_flight {
+                InFlight::done(_in_flight)
+            }
             return Err(UpstreamError::SessionLost);
         }
         let Some(id) = expect_id else {
@@ -111,7 +113,9 @@ impl StdioLink {
         };
         if let Err(error) = written {
             lock(&process.pending).forget(&key);
-            in_flight.map(InFlight::done);
+            if let Some(_in_flight) = in_flight {
+                InFlight::done(_in_flight)
+            }
             return Err(error);
         }
         if token.is_none() {
@@ -125,7 +129,9 @@ impl StdioLink {
                     "process exited before answering".into(),
                 )),
                 Ok(Some(response)) => {
-                    in_flight.map(InFlight::done);
+                    if let Some(_in_flight) = in_flight {
+                        InFlight::done(_in_flight)
+                    }
                     Ok(Reply::Json {
                         body: Bytes::from(response.to_string()),
                         status: http::StatusCode::OK,
@@ -156,8 +162,8 @@ impl StdioLink {
                     Ok(Some(message)) => message,
                 };
                 let done = crate::jsonrpc::is_response(&message);
-                if done {
-                    in_flight.take().map(InFlight::done);
+                if done && let Some(a) = in_flight.take() {
+                    InFlight::done(a)
                 }
                 if out.send(Ok(message)).await.is_err() || done {
                     break;

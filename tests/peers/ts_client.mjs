@@ -4,7 +4,12 @@
 //   legacy: @modelcontextprotocol/sdk 1.x, 2025 `initialize` handshake
 //   modern: @modelcontextprotocol/client 2.x pinned to 2026-07-28 (server/discover, no fallback)
 //   auto:   @modelcontextprotocol/client 2.x probing with server/discover, falling back to initialize
-// Plan: {"calls": [{"name": "tool", "arguments": {...}}], "headers": {"K": "V"}}
+// Plan: {"calls": [{"name": "tool", "arguments": {...}, "progress": true, "abortAfterMs": 300}],
+//        "headers": {"K": "V"}, "elicitation": {"action": "accept", "content": {...}}}
+//   progress:     count the call's progress notifications (reported as "progress")
+//   abortAfterMs: cancel the call after that long (the SDK's AbortSignal)
+//   elicitation:  declare the capability and answer every elicitation with this
+//                 (counted in the output's "elicitations")
 //
 // Prints one JSON line on stdout:
 //   {"protocolVersion", "sessionId", "tools": [names], "calls": [
@@ -25,13 +30,26 @@ async function main() {
 
   // Bare specifiers resolve from tests/peers/node_modules whatever the cwd is.
   // The two SDK majors are separate packages; load only the one this mode needs.
-  let client, transport, isRpcError, negotiated, listAllTools;
+  // Declared only when the plan answers elicitations, so that a server
+  // (and the gateway) can tell a client that cannot.
+  const options = plan.elicitation ? { capabilities: { elicitation: {} } } : {};
+  let elicitations = 0;
+  const elicit = async () => {
+    elicitations += 1;
+    return plan.elicitation;
+  };
+  let client, transport, isRpcError, negotiated, listAllTools, callTool;
   if (mode === 'legacy') {
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
     const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
     const { McpError } = await import('@modelcontextprotocol/sdk/types.js');
-    client = new Client(info);
+    client = new Client(info, options);
     transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
+    if (plan.elicitation) {
+      const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+      client.setRequestHandler(ElicitRequestSchema, elicit);
+    }
+    callTool = (params, requestOptions) => client.callTool(params, undefined, requestOptions);
     // v1 throws McpError for JSON-RPC error responses (and for its own
     // timeout / connection-closed, codes -32001 / -32000); HTTP failures are
     // StreamableHTTPError, whose numeric `code` is an HTTP status, so test the class.
@@ -53,8 +71,10 @@ async function main() {
     const { Client, StreamableHTTPClientTransport, ProtocolError } = await import('@modelcontextprotocol/client');
     // v2 defaults to mode 'legacy'; see VersionNegotiationMode in the package's .d.mts.
     const negotiation = mode === 'modern' ? { pin: '2026-07-28' } : 'auto';
-    client = new Client(info, { versionNegotiation: { mode: negotiation } });
+    client = new Client(info, { ...options, versionNegotiation: { mode: negotiation } });
     transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
+    if (plan.elicitation) client.setRequestHandler('elicitation/create', elicit);
+    callTool = (params, requestOptions) => client.callTool(params, requestOptions);
     // ProtocolError = JSON-RPC error; SdkError (string codes) = local/transport failure.
     isRpcError = (e) => ProtocolError.isInstance(e);
     negotiated = () => client.getNegotiatedProtocolVersion();
@@ -68,16 +88,25 @@ async function main() {
   const tools = (await listAllTools()).map((t) => t.name);
 
   const calls = [];
-  for (const { name, arguments: args } of plan.calls ?? []) {
+  for (const { name, arguments: args, progress, abortAfterMs } of plan.calls ?? []) {
+    let progressSeen = 0;
+    const requestOptions = {};
+    if (progress) requestOptions.onprogress = () => (progressSeen += 1);
+    if (abortAfterMs !== undefined) requestOptions.signal = AbortSignal.timeout(abortAfterMs);
     try {
-      const r = await client.callTool({ name, arguments: args ?? {} });
+      const r = await callTool({ name, arguments: args ?? {} }, requestOptions);
       calls.push({
         name,
         isError: r.isError === true,
         text: (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n'),
         structured: r.structuredContent ?? null,
+        progress: progressSeen,
       });
     } catch (e) {
+      if (abortAfterMs !== undefined && requestOptions.signal.aborted) {
+        calls.push({ name, aborted: true });
+        continue;
+      }
       if (!isRpcError(e)) throw e;
       // v1 prefixes "MCP error <code>: "; report the server's own message.
       calls.push({ name, error: { code: e.code, message: e.message.replace(/^MCP error -?\d+: /, '') } });
@@ -89,6 +118,7 @@ async function main() {
     sessionId: transport.sessionId ?? null,
     tools,
     calls,
+    elicitations,
   };
   // Clean end: DELETE the session if there is one (405 is tolerated by the SDK), then close.
   if (transport.sessionId) await transport.terminateSession();

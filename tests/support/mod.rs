@@ -550,3 +550,71 @@ impl Watcher {
         }
     }
 }
+
+/// A response read event by event, for long-lived streams.
+pub struct EventStream {
+    body: hyper::body::Incoming,
+    decoder: Vec<u8>,
+    pub status: u16,
+}
+
+impl EventStream {
+    /// Sends a request and returns its (unfinished) response.
+    pub async fn open(
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> EventStream {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut builder = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+            .await
+            .expect("response in time")
+            .expect("HTTP exchange");
+        EventStream {
+            status: response.status().as_u16(),
+            body: response.into_body(),
+            decoder: Vec::new(),
+        }
+    }
+
+    /// The next JSON message on the stream, or `None` if none comes within
+    /// `wait` (comments and keep-alives are skipped).
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = find_event_end(&self.decoder) {
+                let event: Vec<u8> = self.decoder.drain(..end).collect();
+                let text = String::from_utf8_lossy(&event);
+                let data: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data.join("\n")).ok();
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .ok()??
+                .ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.decoder.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+/// The end (past the blank line) of the first complete event in `buffer`.
+fn find_event_end(buffer: &[u8]) -> Option<usize> {
+    buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+}

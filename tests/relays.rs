@@ -1,0 +1,168 @@
+//! Everything that belongs to a request travels with it through the
+//! gateway, between any pair of eras: progress notifications, the
+//! upstream's requests for user input (elicitation) and cancellation.
+//! Third-party clients (TypeScript SDK, both eras) drive each case.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+
+struct Upstreams {
+    _procs: Vec<Proc>,
+    gateway: Gateway,
+}
+
+/// `old`: a 2025-only rmcp server with sessions; `new`: a 2026-07-28 one,
+/// stateless; `kid`: a stdio child.
+async fn start() -> Upstreams {
+    let (old, old_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let (new, new_url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: old\n    url: \"{old_url}\"\n  - name: new\n    url: \"{new_url}\"\n  - name: kid\n    command: \"{}\"\n    args: [\"--stdio\"]\n",
+        example_path("conformance-upstream").display()
+    ));
+    gateway
+        .wait_for_tools(&["old_sleep", "new_sleep", "kid_sleep"])
+        .await;
+    Upstreams {
+        _procs: vec![old, new],
+        gateway,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_notifications_reach_the_client_from_every_kind_of_upstream() {
+    let upstreams = start().await;
+    let calls: Vec<Value> = ["old", "new", "kid"]
+        .iter()
+        .map(|u| json!({ "name": format!("{u}_test_tool_with_progress"), "arguments": {}, "progress": true }))
+        .collect();
+    for mode in ["legacy", "modern"] {
+        let output = ts_client(&upstreams.gateway.mcp(), mode, &json!({ "calls": calls }));
+        for (i, upstream) in ["old", "new", "kid"].iter().enumerate() {
+            let call = &output["calls"][i];
+            assert_eq!(
+                call_text(&output, i),
+                "Tool with progress executed successfully"
+            );
+            let seen = call["progress"].as_u64().unwrap();
+            assert!(
+                seen >= 2,
+                "{mode} client, {upstream} upstream: {seen} progress notifications: {call}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_elicitation_is_answered_by_the_client_whatever_the_eras() {
+    let upstreams = start().await;
+    let plan = |tools: &[&str]| {
+        json!({
+            "elicitation": { "action": "accept", "content": { "username": "ada", "email": "ada@example.com" } },
+            "calls": tools.iter().map(|t| json!({ "name": t, "arguments": { "message": "Who are you?" } })).collect::<Vec<_>>(),
+        })
+    };
+    // A 2025 client: the 2025 upstream's elicitation/create is relayed on
+    // the call's stream; the 2026 upstream's InputRequiredResult becomes
+    // the same request, and the call is retried with the answer.
+    let output = ts_client(
+        &upstreams.gateway.mcp(),
+        "legacy",
+        &plan(&["old_test_elicitation", "new_test_elicitation"]),
+    );
+    for i in 0..2 {
+        let text = call_text(&output, i);
+        assert!(
+            text.contains("action=accept") && text.contains("ada@example.com"),
+            "{text}"
+        );
+    }
+    assert_eq!(output["elicitations"], 2, "{output}");
+
+    // A 2026 client: MRTR passes through to the 2026 upstream.
+    let output = ts_client(
+        &upstreams.gateway.mcp(),
+        "modern",
+        &plan(&["new_test_elicitation"]),
+    );
+    assert!(
+        call_text(&output, 0).contains("ada@example.com"),
+        "{output}"
+    );
+    assert_eq!(output["elicitations"], 1);
+
+    // A 2026 client cannot be asked by a 2025 upstream mid-call (no stream
+    // to carry the request): the call ends with an error, never a hang.
+    let started = Instant::now();
+    let output = ts_client(
+        &upstreams.gateway.mcp(),
+        "modern",
+        &plan(&["old_test_elicitation"]),
+    );
+    let call = &output["calls"][0];
+    assert!(
+        call.get("error").is_some() || call["isError"] == true,
+        "expected a clear failure: {call}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+async fn sleep_stats(gateway: &Gateway, upstream: &str) -> Value {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": format!("{upstream}_sleep_stats"), "arguments": {},
+                    "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                               "io.modelcontextprotocol/clientCapabilities": {} } },
+    });
+    let name = format!("{upstream}_sleep_stats");
+    let response = post(
+        &gateway.mcp(),
+        &modern_headers("tools/call", Some(&name)),
+        &body.to_string(),
+    )
+    .await;
+    let text = response.json()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("{}")
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_call_is_cancelled_upstream() {
+    let upstreams = start().await;
+    let gateway = &upstreams.gateway;
+    let mut expected = std::collections::HashMap::new();
+    for mode in ["legacy", "modern"] {
+        for upstream in ["old", "new", "kid"] {
+            let plan = json!({ "calls": [{
+                "name": format!("{upstream}_sleep"), "arguments": { "ms": 30000 }, "abortAfterMs": 500,
+            }]});
+            let started = Instant::now();
+            let output = ts_client(&gateway.mcp(), mode, &plan);
+            assert_eq!(
+                output["calls"][0]["aborted"], true,
+                "{mode}/{upstream}: {output}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(20));
+            let want = expected.entry(upstream).or_insert(0);
+            *want += 1;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let stats = sleep_stats(gateway, upstream).await;
+                if stats["cancelled"] == *want {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{mode} client, {upstream} upstream: the cancellation never arrived: {stats}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
