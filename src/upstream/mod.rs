@@ -239,7 +239,7 @@ impl Upstream {
         });
         let modern = HeaderValue::from_static(protocol::MODERN);
         let reply = self
-            .exchange(&message, Some(&modern), None, None, &[], deadline, None)
+            .exchange(&message, Some(&modern), None, &[], deadline, None)
             .await?;
         let response = single_response(reply, &id).await?;
         let result = response_result(response)?;
@@ -281,15 +281,7 @@ impl Upstream {
             },
         });
         let reply = self
-            .exchange(
-                &message,
-                None,
-                None,
-                Some("initialize"),
-                &[],
-                deadline,
-                None,
-            )
+            .exchange(&message, None, None, &[], deadline, None)
             .await?;
         let session_id = match &reply {
             Reply::Json { session_id, .. } | Reply::Stream { session_id, .. } => session_id.clone(),
@@ -322,7 +314,6 @@ impl Upstream {
             &initialized,
             Some(&session.version),
             Some(&session),
-            Some("notifications/initialized"),
             &[],
             deadline,
             None,
@@ -424,7 +415,6 @@ impl Upstream {
                     &message,
                     Some(&version),
                     None,
-                    method.as_deref(),
                     forwarded,
                     deadline,
                     in_flight,
@@ -458,7 +448,6 @@ impl Upstream {
                     &message,
                     Some(&session.version),
                     Some(&session),
-                    method.as_deref(),
                     forwarded,
                     deadline,
                     in_flight,
@@ -483,7 +472,6 @@ impl Upstream {
         message: &Value,
         version: Option<&HeaderValue>,
         session: Option<&UpstreamSession>,
-        method: Option<&str>,
         forwarded: &[(HeaderName, HeaderValue)],
         deadline: Instant,
         in_flight: Option<InFlight>,
@@ -495,7 +483,7 @@ impl Upstream {
         };
         match &*self.link {
             Link::Http(link) => {
-                let method = method.or_else(|| message.get("method").and_then(Value::as_str));
+                let method = message.get("method").and_then(Value::as_str);
                 let name = method
                     .and_then(protocol::routed_name_key)
                     .and_then(|key| message.get("params")?.get(key)?.as_str());
@@ -570,7 +558,6 @@ impl Upstream {
                 &response,
                 Some(&version),
                 session.as_deref(),
-                None,
                 &[],
                 deadline,
                 None,
