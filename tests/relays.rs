@@ -166,3 +166,47 @@ async fn a_cancelled_call_is_cancelled_upstream() {
         }
     }
 }
+
+/// A call whose upstream dies mid-flight may have run: it is not retried,
+/// and the client is told so; the next call reaches the restarted upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_broken_mid_flight_fails_clearly_and_is_not_retried() {
+    let (first, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let gateway = Gateway::start(&format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"));
+    gateway.wait_for_tools(&["up_sleep"]).await;
+    let session = initialize(&gateway.mcp()).await;
+    let call = tokio::spawn({
+        let mcp = gateway.mcp();
+        let session = session.clone();
+        async move {
+            let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_sleep","arguments":{"ms":20000}}}"#;
+            post(&mcp, &legacy_headers(Some(&session)), body).await
+        }
+    });
+    // The call is running upstream once the upstream counts it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_stats(&gateway, "up").await["started"] != 1 {
+        assert!(Instant::now() < deadline, "the call never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let address = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
+    drop(first);
+    let message = call.await.unwrap().json();
+    let error = message["error"]["message"].as_str().unwrap_or_else(|| panic!("{message}"));
+    assert!(error.contains("up") && error.contains("may have run"), "{error}");
+
+    // Restarted: the same client session goes on (a new upstream session),
+    // and the broken call was not replayed on it.
+    let (_second, _) = rmcp_upstream(&["--http", &address, "--legacy-only"]);
+    let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up_echo","arguments":{"text":"again"}}}"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = post(&gateway.mcp(), &legacy_headers(Some(&session)), body).await.json();
+        if response.pointer("/result/content/0/text") == Some(&json!("again")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered: {response}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sleep_stats(&gateway, "up").await["started"], 0, "not retried on the new process");
+}
