@@ -104,6 +104,7 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
         pool: pool.clone(),
         sessions: Sessions::default(),
         listeners,
+        sse_streams: Default::default(),
         max_body_bytes: config.max_body_bytes,
     });
     tokio::spawn(

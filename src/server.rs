@@ -30,26 +30,45 @@ impl Edge {
             "/readyz" => return text(StatusCode::OK, "ready\n"),
             _ => {}
         }
-        let scope = if path == "/mcp" {
-            None
-        } else if let Some(name) = path
-            .strip_prefix("/servers/")
-            .and_then(|rest| rest.strip_suffix("/mcp"))
-        {
+        // `/mcp`, `/sse`, `/message`, each also as `/servers/{name}/…`.
+        let (scope, endpoint) = match path.strip_prefix("/servers/") {
+            Some(rest) => match rest.rsplit_once('/') {
+                Some((name, endpoint)) => (Some(name.to_owned()), endpoint),
+                None => return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n"),
+            },
+            None => (None, path.trim_start_matches('/')),
+        };
+        if !matches!(endpoint, "mcp" | "sse" | "message") {
+            return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n");
+        }
+        if let Some(name) = &scope {
             if self.front.pool.upstream(name).is_none() {
                 return text(StatusCode::NOT_FOUND, "no such server\n");
             }
-            Some(name.to_owned())
-        } else {
-            return text(
-                StatusCode::NOT_FOUND,
-                "not found: the MCP endpoint is /mcp\n",
-            );
-        };
+        }
         if let Err(rejection) = self.check_origin(request.headers()) {
             return rejection.into_response();
         }
-        self.front.serve(request, scope.as_deref()).await
+        let scope = scope.as_deref();
+        let result = match (endpoint, request.method()) {
+            ("mcp", _) => return self.front.serve(request, scope).await,
+            ("sse", &http::Method::GET) => self.front.open_sse(request.headers(), scope),
+            ("message", &http::Method::POST) => self.front.sse_message(request, scope).await,
+            _ => {
+                let mut response = Rejection::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    jsonrpc::INVALID_REQUEST,
+                    "GET /sse opens the stream; POST /message?sessionId=… sends",
+                )
+                .into_response();
+                let allow = if endpoint == "sse" { "GET" } else { "POST" };
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, http::HeaderValue::from_static(allow));
+                return response;
+            }
+        };
+        result.unwrap_or_else(Rejection::into_response)
     }
 
     /// DNS-rebinding defence: a browser page on another origin must not

@@ -4,6 +4,7 @@
 //! stateless), validates what that era requires, and shapes the response
 //! (JSON, event stream, 202) as the transport specifies.
 
+pub mod legacy_sse;
 pub mod modern;
 pub mod notifications;
 pub mod sessions;
@@ -34,6 +35,8 @@ pub struct Front {
     pub sessions: Sessions,
     /// Open GET and `subscriptions/listen` streams.
     pub listeners: Arc<Listeners>,
+    /// Open HTTP+SSE (2024-11-05) streams.
+    pub sse_streams: legacy_sse::SseStreams,
     pub max_body_bytes: usize,
 }
 
@@ -114,28 +117,7 @@ impl Front {
             ));
         }
         let (parts, body) = request.into_parts();
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                if error
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    return Err(Rejection::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        jsonrpc::INVALID_REQUEST,
-                        format!("request body exceeds {} bytes", self.max_body_bytes),
-                    ));
-                }
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    jsonrpc::PARSE_ERROR,
-                    "request body could not be read",
-                ));
-            }
-        };
-        let message = Message::parse(&body)
-            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+        let message = self.read_message(body).await?;
         let headers = &parts.headers;
         let request_id = match &message {
             Message::Request { id, .. } => Some(id.clone()),
@@ -219,6 +201,32 @@ impl Front {
         Ok(outcome_response(router::route(routed, message).await))
     }
 
+    /// Reads a body (bounded) and parses the one JSON-RPC message in it.
+    pub async fn read_message(&self, body: Incoming) -> Result<Message, Rejection> {
+        let body = match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                if error
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    return Err(Rejection::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        jsonrpc::INVALID_REQUEST,
+                        format!("request body exceeds {} bytes", self.max_body_bytes),
+                    ));
+                }
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    jsonrpc::PARSE_ERROR,
+                    "request body could not be read",
+                ));
+            }
+        };
+        Message::parse(&body)
+            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))
+    }
+
     /// `subscriptions/listen`: a stream of the change notifications the
     /// client asked for, on this endpoint.
     fn listen(&self, id: &Value, params: Option<&Value>, scope: Option<&str>) -> Response<Body> {
@@ -245,7 +253,30 @@ impl Front {
         message: &Message,
         scope: Option<&str>,
     ) -> Result<Response<Body>, Rejection> {
-        let Message::Request { id, params, .. } = message else {
+        let (session, body) = self.handshake(message, scope, None)?;
+        let mut response = json_response(StatusCode::OK, body);
+        response.headers_mut().insert(
+            HEADER_SESSION_ID,
+            HeaderValue::from_str(&session.id).expect("hex session id is a valid header"),
+        );
+        Ok(response)
+    }
+
+    /// Opens a 2025-era client session from an `initialize` request (under
+    /// `id` when the transport already chose it); returns the session and
+    /// the serialised response.
+    pub fn handshake(
+        &self,
+        message: &Message,
+        scope: Option<&str>,
+        id: Option<Arc<str>>,
+    ) -> Result<(Arc<ClientSession>, Bytes), Rejection> {
+        let Message::Request {
+            id: request_id,
+            params,
+            ..
+        } = message
+        else {
             return Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
                 jsonrpc::INVALID_REQUEST,
@@ -278,6 +309,7 @@ impl Front {
                 })?,
         };
         let session = self.sessions.open(
+            id,
             version,
             client_info,
             client_capabilities,
@@ -289,15 +321,8 @@ impl Front {
             "capabilities": capabilities,
             "serverInfo": protocol::implementation(),
         });
-        let mut response = json_response(
-            StatusCode::OK,
-            Bytes::from(jsonrpc::result_response(id, result).to_string()),
-        );
-        response.headers_mut().insert(
-            HEADER_SESSION_ID,
-            HeaderValue::from_str(&session.id).expect("hex session id is a valid header"),
-        );
-        Ok(response)
+        let body = Bytes::from(jsonrpc::result_response(request_id, result).to_string());
+        Ok((session, body))
     }
 
     /// The legacy session a request names, checked against the endpoint.
@@ -371,7 +396,7 @@ impl Front {
 impl Front {
     /// Ends, in the background, the upstream sessions pinned to a client
     /// session that is gone (deleted or expired).
-    fn end_upstream_sessions(&self, session: &ClientSession) {
+    pub fn end_upstream_sessions(&self, session: &ClientSession) {
         self.listeners.end_session(&session.id);
         for entry in session.upstreams.iter() {
             if let Some(upstream) = self.pool.upstream(entry.key()) {
@@ -406,7 +431,7 @@ fn unsupported_version(requested: &str) -> Rejection {
     rejection
 }
 
-fn content_type_is_json(headers: &HeaderMap) -> bool {
+pub fn content_type_is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -415,7 +440,7 @@ fn content_type_is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Whether an `Accept` header admits `media` (wildcards count).
-fn accepts(headers: &HeaderMap, media: &str) -> bool {
+pub fn accepts(headers: &HeaderMap, media: &str) -> bool {
     let (kind, _) = media.split_once('/').unwrap_or((media, ""));
     headers.get_all(header::ACCEPT).iter().any(|value| {
         value.to_str().unwrap_or("").split(',').any(|item| {
@@ -429,7 +454,7 @@ fn accepts(headers: &HeaderMap, media: &str) -> bool {
     })
 }
 
-fn empty() -> Body {
+pub fn empty() -> Body {
     Full::new(Bytes::new()).boxed()
 }
 
@@ -441,7 +466,7 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
         .expect("static response parts")
 }
 
-fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+pub fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     let frames = stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -64,11 +64,23 @@ impl Listeners {
         session: Arc<str>,
         scope: Option<Arc<str>>,
     ) -> mpsc::Receiver<Bytes> {
-        let (key, rx) = self.add(scope, Filter::ALL, None, None);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        self.attach_session_stream(session, scope, tx);
+        rx
+    }
+
+    /// Makes `tx` the stream of a 2025 session's notifications (the
+    /// HTTP+SSE transport's one stream carries everything).
+    pub fn attach_session_stream(
+        &self,
+        session: Arc<str>,
+        scope: Option<Arc<str>>,
+        tx: mpsc::Sender<Bytes>,
+    ) {
+        let key = self.add(scope, Filter::ALL, None, tx);
         if let Some(previous) = self.by_session.insert(session, key) {
             self.by_key.remove(&previous);
         }
-        rx
     }
 
     /// Opens a `subscriptions/listen` stream; its first frame is the
@@ -97,8 +109,10 @@ impl Listeners {
                 "notifications": honoured,
             },
         });
-        let first = sse::encode_message(ack.to_string().as_bytes());
-        self.add(scope, filter, Some(id), Some(first)).1
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let _ = tx.try_send(sse::encode_message(ack.to_string().as_bytes()));
+        self.add(scope, filter, Some(id), tx);
+        rx
     }
 
     pub fn end_session(&self, session: &str) {
@@ -120,12 +134,8 @@ impl Listeners {
         scope: Option<Arc<str>>,
         filter: Filter,
         subscription: Option<Value>,
-        first: Option<Bytes>,
-    ) -> (u64, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        if let Some(first) = first {
-            let _ = tx.try_send(first);
-        }
+        tx: mpsc::Sender<Bytes>,
+    ) -> u64 {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         self.by_key.insert(
             key,
@@ -136,7 +146,7 @@ impl Listeners {
                 tx,
             },
         );
-        (key, rx)
+        key
     }
 
     /// Sends the notifications a change means to each stream it concerns.

@@ -147,6 +147,11 @@ impl ClientSession {
     }
 }
 
+/// 128 random bits, hex: visible ASCII as the transports require.
+pub fn new_id() -> Arc<str> {
+    Arc::from(uuid::Uuid::new_v4().simple().to_string())
+}
+
 pub struct Sessions {
     by_id: DashMap<Arc<str>, Arc<ClientSession>>,
     epoch: Instant,
@@ -162,15 +167,17 @@ impl Default for Sessions {
 }
 
 impl Sessions {
+    /// Opens a session, under a fresh random id unless the transport chose
+    /// one already (HTTP+SSE names it in its `endpoint` event).
     pub fn open(
         &self,
+        id: Option<Arc<str>>,
         version: &'static str,
         client_info: Option<Value>,
         capabilities: Value,
         scope: Option<Arc<str>>,
     ) -> Arc<ClientSession> {
-        // 128 random bits, hex: visible ASCII as the transport requires.
-        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
+        let id = id.unwrap_or_else(new_id);
         let session = Arc::new(ClientSession {
             id: id.clone(),
             version,

@@ -7,6 +7,7 @@
 //! after a lost session.
 
 mod cancel;
+mod duplex;
 pub mod http;
 pub mod session;
 pub mod stdio;

@@ -1,6 +1,8 @@
 """Drives the real Python MCP client (PyPI `mcp`, see requirements.txt) against an HTTP URL.
 
 Usage: python3 tests/peers/py_client.py <url> '<plan json>'
+A URL whose path ends in /sse is spoken to with the 2024-11-05 HTTP+SSE
+transport (mcp.client.sse.sse_client); any other with Streamable HTTP.
 Plan: {"calls": [{"name": "tool", "arguments": {...}}], "headers": {"K": "V"}}
 
 Same contract as ts_client.mjs: one JSON line on stdout
@@ -11,13 +13,16 @@ on any other failure the error goes to stderr and the exit code is 1.
 This client always uses the 2025 `initialize` handshake.
 """
 
+import contextlib
 import json
 import sys
 import traceback
+from urllib.parse import urlparse
 
 import anyio
 import httpx2  # the HTTP client mcp 2.x is built on (a fork of httpx)
 from mcp import ClientSession, MCPError, types
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -37,7 +42,18 @@ async def run(url: str, plan: dict) -> dict:
     http = create_mcp_http_client(headers=plan.get("headers") or {})
     http.event_hooks = {"response": [on_response]}
 
-    async with http, streamable_http_client(url, http_client=http) as (read, write):
+    async with contextlib.AsyncExitStack() as stack:
+        if urlparse(url).path.endswith("/sse"):
+            read, write = await stack.enter_async_context(
+                sse_client(
+                    url,
+                    headers=plan.get("headers") or {},
+                    on_session_created=lambda sid: seen.update(session_id=sid),
+                )
+            )
+        else:
+            await stack.enter_async_context(http)
+            read, write = await stack.enter_async_context(streamable_http_client(url, http_client=http))
         async with ClientSession(read, write) as session:
             init = await session.initialize()
 
