@@ -69,6 +69,7 @@ pub enum TransportSpec {
     Http {
         url: String,
         headers: Vec<(String, String)>,
+        legacy_sse: LegacySse,
     },
     /// A child process speaking newline-delimited JSON-RPC on stdio.
     Stdio {
@@ -89,6 +90,18 @@ impl TransportSpec {
                 .join(" "),
         }
     }
+}
+
+/// Whether an HTTP upstream speaks the 2024-11-05 HTTP+SSE transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacySse {
+    /// Streamable HTTP (`transport: streamable-http`, or a URL not ending in `/sse`).
+    Never,
+    /// `transport: sse`.
+    Always,
+    /// No `transport` and a URL ending in `/sse`: Streamable HTTP first,
+    /// HTTP+SSE when that probe fails.
+    Detect,
 }
 
 /// A configuration error, already phrased for a human.
@@ -138,6 +151,7 @@ struct RawUpstream {
     #[serde(default)]
     env: BTreeMap<String, String>,
     prefix: Option<Spanned<String>>,
+    transport: Option<Spanned<String>>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     timeout: Option<Spanned<String>>,
@@ -276,7 +290,27 @@ pub fn parse(
                     }
                     headers.push((header, resolved));
                 }
-                TransportSpec::Http { url, headers }
+                let legacy_sse = match entry
+                    .transport
+                    .as_ref()
+                    .map(|t| (t.value.as_str(), t.referenced.line()))
+                {
+                    Some(("streamable-http", _)) => LegacySse::Never,
+                    Some(("sse", _)) => LegacySse::Always,
+                    Some((other, line)) => {
+                        return Err(error(format!(
+                            "{}: {other:?} is not one of streamable-http, sse",
+                            key("transport", line)
+                        )));
+                    }
+                    None if url.trim_end_matches('/').ends_with("/sse") => LegacySse::Detect,
+                    None => LegacySse::Never,
+                };
+                TransportSpec::Http {
+                    url,
+                    headers,
+                    legacy_sse,
+                }
             }
             (None, Some(command)) => {
                 if command.trim().is_empty() {
@@ -285,9 +319,9 @@ pub fn parse(
                         key("command", name_line)
                     )));
                 }
-                if !entry.headers.is_empty() {
+                if !entry.headers.is_empty() || entry.transport.is_some() {
                     return Err(error(format!(
-                        "{}: headers apply to url upstreams only",
+                        "{}: headers and transport apply to url upstreams only",
                         key("headers", name_line)
                     )));
                 }

@@ -34,17 +34,25 @@ impl Edge {
         let (scope, endpoint) = match path.strip_prefix("/servers/") {
             Some(rest) => match rest.rsplit_once('/') {
                 Some((name, endpoint)) => (Some(name.to_owned()), endpoint),
-                None => return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n"),
+                None => {
+                    return text(
+                        StatusCode::NOT_FOUND,
+                        "not found: the MCP endpoint is /mcp\n",
+                    );
+                }
             },
             None => (None, path.trim_start_matches('/')),
         };
         if !matches!(endpoint, "mcp" | "sse" | "message") {
-            return text(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp\n");
+            return text(
+                StatusCode::NOT_FOUND,
+                "not found: the MCP endpoint is /mcp\n",
+            );
         }
-        if let Some(name) = &scope {
-            if self.front.pool.upstream(name).is_none() {
-                return text(StatusCode::NOT_FOUND, "no such server\n");
-            }
+        if let Some(name) = &scope
+            && self.front.pool.upstream(name).is_none()
+        {
+            return text(StatusCode::NOT_FOUND, "no such server\n");
         }
         if let Err(rejection) = self.check_origin(request.headers()) {
             return rejection.into_response();

@@ -189,11 +189,19 @@ async fn a_call_broken_mid_flight_fails_clearly_and_is_not_retried() {
         assert!(Instant::now() < deadline, "the call never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let address = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
     drop(first);
     let message = call.await.unwrap().json();
-    let error = message["error"]["message"].as_str().unwrap_or_else(|| panic!("{message}"));
-    assert!(error.contains("up") && error.contains("may have run"), "{error}");
+    let error = message["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        error.contains("up") && error.contains("may have run"),
+        "{error}"
+    );
 
     // Restarted: the same client session goes on (a new upstream session),
     // and the broken call was not replayed on it.
@@ -201,12 +209,18 @@ async fn a_call_broken_mid_flight_fails_clearly_and_is_not_retried() {
     let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up_echo","arguments":{"text":"again"}}}"#;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let response = post(&gateway.mcp(), &legacy_headers(Some(&session)), body).await.json();
+        let response = post(&gateway.mcp(), &legacy_headers(Some(&session)), body)
+            .await
+            .json();
         if response.pointer("/result/content/0/text") == Some(&json!("again")) {
             break;
         }
         assert!(Instant::now() < deadline, "never recovered: {response}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(sleep_stats(&gateway, "up").await["started"], 0, "not retried on the new process");
+    assert_eq!(
+        sleep_stats(&gateway, "up").await["started"],
+        0,
+        "not retried on the new process"
+    );
 }

@@ -43,6 +43,7 @@ upstreams:
         TransportSpec::Http {
             url: "http://127.0.0.1:9001/mcp".into(),
             headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+            legacy_sse: LegacySse::Never,
         }
     );
     let files = &config.upstreams[1];
@@ -136,4 +137,32 @@ fn durations() {
     assert_eq!(parse_duration("5"), None);
     assert_eq!(parse_duration("s"), None);
     assert_eq!(parse_duration("99999999999999999999h"), None);
+}
+
+#[test]
+fn the_legacy_sse_transport_is_chosen_or_detected() {
+    let sse_of = |upstream: &str| match &parse_ok(&format!("upstreams:\n  - name: a\n{upstream}"))
+        .upstreams[0]
+        .transport
+    {
+        TransportSpec::Http { legacy_sse, .. } => *legacy_sse,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        sse_of("    url: http://x/sse\n    transport: sse\n"),
+        LegacySse::Always
+    );
+    assert_eq!(sse_of("    url: http://x/sse\n"), LegacySse::Detect);
+    assert_eq!(
+        sse_of("    url: http://x/sse\n    transport: streamable-http\n"),
+        LegacySse::Never
+    );
+    assert_eq!(sse_of("    url: http://x/mcp\n"), LegacySse::Never);
+    let message = parse_err(
+        "upstreams:\n  - name: a\n    url: http://x/mcp\n    transport: carrier-pigeon\n",
+    );
+    assert!(
+        message.contains("upstreams[0].transport") && message.contains("line 4"),
+        "{message}"
+    );
 }

@@ -29,7 +29,11 @@ pub struct SseStreams {
 
 impl Front {
     /// `GET /sse`: opens the stream and names the message endpoint.
-    pub fn open_sse(self: &Arc<Self>, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+    pub fn open_sse(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        scope: Option<&str>,
+    ) -> Result<Response<Body>, Rejection> {
         if !accepts(headers, "text/event-stream") {
             return Err(Rejection::new(
                 StatusCode::NOT_ACCEPTABLE,
@@ -43,8 +47,12 @@ impl Front {
             None => format!("/message?sessionId={session}"),
             Some(name) => format!("/servers/{name}/message?sessionId={session}"),
         };
-        let _ = tx.try_send(Bytes::from(format!("event: endpoint\ndata: {endpoint}\n\n")));
-        self.sse_streams.by_session.insert(session.clone(), tx.clone());
+        let _ = tx.try_send(Bytes::from(format!(
+            "event: endpoint\ndata: {endpoint}\n\n"
+        )));
+        self.sse_streams
+            .by_session
+            .insert(session.clone(), tx.clone());
         // The stream is the session: when the client goes, so does it.
         let front = self.clone();
         tokio::spawn(async move {
@@ -79,9 +87,12 @@ impl Front {
             .flat_map(|q| q.split('&'))
             .find_map(|pair| pair.strip_prefix("sessionId="))
             .map(str::to_owned);
-        let Some((session_id, stream)) = session_id
-            .and_then(|id| self.sse_streams.by_session.get(id.as_str()).map(|s| (id, s.clone())))
-        else {
+        let Some((session_id, stream)) = session_id.and_then(|id| {
+            self.sse_streams
+                .by_session
+                .get(id.as_str())
+                .map(|s| (id, s.clone()))
+        }) else {
             return Err(Rejection::new(
                 StatusCode::NOT_FOUND,
                 jsonrpc::INVALID_REQUEST,
@@ -93,8 +104,11 @@ impl Front {
 
         if message.method() == Some("initialize") {
             let (session, body) = self.handshake(&message, scope, Some(id))?;
-            self.listeners
-                .attach_session_stream(session.id.clone(), session.scope.clone(), stream.clone());
+            self.listeners.attach_session_stream(
+                session.id.clone(),
+                session.scope.clone(),
+                stream.clone(),
+            );
             send(&stream, sse::encode_message(&body)).await;
             return Ok(accepted());
         }

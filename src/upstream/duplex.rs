@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -199,7 +199,9 @@ impl Duplex {
         let method = message.get("method").and_then(Value::as_str);
         if method == Some("notifications/progress") {
             // Back to the request it belongs to, with the caller's token.
-            let token = message.pointer("/params/progressToken").map(Value::to_string);
+            let token = message
+                .pointer("/params/progressToken")
+                .map(Value::to_string);
             let target = token.and_then(|token| {
                 let waiting = lock(&self.waiting);
                 let (original, key) = waiting.progress.get(&token)?.clone();

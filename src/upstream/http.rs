@@ -50,6 +50,16 @@ pub struct HttpLink {
 }
 
 impl HttpLink {
+    /// The same upstream spoken to with the 2024-11-05 HTTP+SSE transport.
+    pub fn legacy_sse(&self, name: String) -> super::legacy_sse::SseLink {
+        super::legacy_sse::SseLink::new(
+            name,
+            self.client.clone(),
+            self.uri.clone(),
+            self.headers.clone(),
+        )
+    }
+
     pub fn new(
         client: HttpClient,
         url: &str,

@@ -9,6 +9,7 @@
 mod cancel;
 mod duplex;
 pub mod http;
+pub mod legacy_sse;
 pub mod session;
 pub mod stdio;
 mod watch;
@@ -17,7 +18,7 @@ pub use cancel::InFlight;
 pub use watch::{Signal, WatchEnd};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::http::{HeaderName, HeaderValue, StatusCode};
@@ -28,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::catalog::Listing;
-use crate::config::{TransportSpec, UpstreamSpec};
+use crate::config::{LegacySse, TransportSpec, UpstreamSpec};
 use crate::jsonrpc;
 use crate::protocol::{self, Era};
 use session::{SessionSlot, UpstreamSession};
@@ -100,6 +101,7 @@ pub struct Call<'a> {
 
 enum Link {
     Http(http::HttpLink),
+    Sse(legacy_sse::SseLink),
     Stdio(stdio::StdioLink),
 }
 
@@ -120,6 +122,14 @@ impl Link {
                 let body = Bytes::from(notification.to_string());
                 let _ = link.post(body, &headers, None, deadline, None).await;
             }
+            Link::Sse(_) => {
+                if let Some(connection) = session.and_then(|s| s.sse.as_ref()) {
+                    let _ = connection
+                        .duplex
+                        .call(&**connection, notification, None, deadline, None)
+                        .await;
+                }
+            }
             Link::Stdio(link) => {
                 let _ = link.send(notification, None, deadline, None, None).await;
             }
@@ -132,6 +142,10 @@ pub struct Upstream {
     pub name: Arc<str>,
     pub prefix: Arc<str>,
     link: Arc<Link>,
+    /// For a URL ending in `/sse` with no `transport`: HTTP+SSE, used once
+    /// the Streamable HTTP probe has failed.
+    sse_fallback: Option<Arc<Link>>,
+    on_fallback: AtomicBool,
     /// The era found by the last successful probe.
     era: ArcSwapOption<Era>,
     /// The gateway's own session (legacy upstreams).
@@ -145,9 +159,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Upstream {
     pub fn new(spec: UpstreamSpec, client: http::HttpClient) -> Result<Upstream, String> {
+        let mut sse_fallback = None;
         let link = match &spec.transport {
-            TransportSpec::Http { url, headers } => {
-                Link::Http(http::HttpLink::new(client, url, headers)?)
+            TransportSpec::Http {
+                url,
+                headers,
+                legacy_sse,
+            } => {
+                let http = http::HttpLink::new(client.clone(), url, headers)?;
+                let sse = || Link::Sse(http.legacy_sse(spec.name.clone()));
+                match legacy_sse {
+                    LegacySse::Always => sse(),
+                    LegacySse::Detect => {
+                        sse_fallback = Some(Arc::new(sse()));
+                        Link::Http(http)
+                    }
+                    LegacySse::Never => Link::Http(http),
+                }
             }
             TransportSpec::Stdio { command, args, env } => Link::Stdio(stdio::StdioLink::new(
                 spec.name.clone(),
@@ -161,6 +189,8 @@ impl Upstream {
             prefix: Arc::from(spec.prefix.as_str()),
             spec,
             link: Arc::new(link),
+            sse_fallback,
+            on_fallback: AtomicBool::new(false),
             era: ArcSwapOption::empty(),
             shared: SessionSlot::default(),
             next_id: AtomicU64::new(1),
@@ -171,6 +201,14 @@ impl Upstream {
         self.era.load_full()
     }
 
+    /// The transport in use (HTTP+SSE once detection chose it).
+    fn link(&self) -> &Arc<Link> {
+        match &self.sse_fallback {
+            Some(sse) if self.on_fallback.load(Ordering::Acquire) => sse,
+            _ => &self.link,
+        }
+    }
+
     /// Probes the era (`server/discover`, falling back to `initialize`) and
     /// fetches the lists the upstream advertises.
     pub async fn connect(&self) -> Result<Listing, UpstreamError> {
@@ -178,7 +216,14 @@ impl Upstream {
         // A reconnect starts over: the old shared session may belong to a
         // process that is gone.
         let _ = self.shared.take().await;
-        let capabilities = match self.discover(deadline).await {
+        let probe = if matches!(**self.link(), Link::Sse(_)) {
+            Err(UpstreamError::Protocol(
+                "HTTP+SSE predates server/discover".into(),
+            ))
+        } else {
+            self.discover(deadline).await
+        };
+        let capabilities = match probe {
             Ok(capabilities) => {
                 self.era.store(Some(Arc::new(Era::Modern)));
                 capabilities
@@ -186,10 +231,21 @@ impl Upstream {
             Err(error @ (UpstreamError::Connect(_) | UpstreamError::Timeout)) => return Err(error),
             Err(_) => {
                 // Not a modern server: the 2025 handshake decides.
-                let session = self
+                let mut handshake = self
                     .shared
                     .get_or_init(|| self.initialize(None, deadline))
-                    .await?;
+                    .await;
+                if let Err(UpstreamError::Status { .. } | UpstreamError::Protocol(_)) = &handshake
+                    && self.sse_fallback.is_some()
+                    && !self.on_fallback.swap(true, Ordering::AcqRel)
+                {
+                    tracing::info!(upstream = %self.name, "no Streamable HTTP here; trying HTTP+SSE");
+                    handshake = self
+                        .shared
+                        .get_or_init(|| self.initialize(None, deadline))
+                        .await;
+                }
+                let session = handshake?;
                 let version = session.version.to_str().unwrap_or_default().to_string();
                 self.era.store(Some(Arc::new(Era::Legacy(version))));
                 session.capabilities.clone()
@@ -281,8 +337,28 @@ impl Upstream {
                 "clientInfo": client_info.cloned().unwrap_or_else(protocol::implementation),
             },
         });
+        // Over HTTP+SSE a session is a stream: open it first, and say the
+        // initialize on it.
+        let connection = match &**self.link() {
+            Link::Sse(link) => Some(link.open().await?),
+            _ => None,
+        };
+        let opening = UpstreamSession {
+            id: None,
+            version: HeaderValue::from_static(protocol::LEGACY[0]),
+            generation: 0,
+            capabilities: Value::Null,
+            sse: connection.clone(),
+        };
         let reply = self
-            .exchange(&message, None, None, &[], deadline, None)
+            .exchange(
+                &message,
+                None,
+                connection.is_some().then_some(&opening),
+                &[],
+                deadline,
+                None,
+            )
             .await?;
         let session_id = match &reply {
             Reply::Json { session_id, .. } | Reply::Stream { session_id, .. } => session_id.clone(),
@@ -309,6 +385,7 @@ impl Upstream {
                 .get("capabilities")
                 .cloned()
                 .unwrap_or_else(|| json!({})),
+            sse: connection,
         };
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
         self.exchange(
@@ -392,7 +469,7 @@ impl Upstream {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let is_request = message.get("id").is_some() && method.is_some();
-        let shared = caller.slot.is_none() || matches!(*self.link, Link::Stdio(_));
+        let shared = caller.slot.is_none() || matches!(**self.link(), Link::Stdio(_));
         if is_request && shared {
             // Ids of different clients may collide on a shared session.
             message["id"] = self.fresh_id();
@@ -408,8 +485,8 @@ impl Upstream {
             let version = HeaderValue::from_static(protocol::MODERN);
             // Over HTTP, dropping the request is the cancellation; a stdio
             // child needs to be told.
-            let in_flight = (is_request && matches!(*self.link, Link::Stdio(_)))
-                .then(|| InFlight::new(self.link.clone(), sent_id.clone(), None));
+            let in_flight = (is_request && matches!(**self.link(), Link::Stdio(_)))
+                .then(|| InFlight::new(self.link().clone(), sent_id.clone(), None));
             // `exchange` derives `Mcp-Name` from the (already unprefixed) body.
             return self
                 .exchange(
@@ -442,8 +519,9 @@ impl Upstream {
             let session = slot
                 .get_or_init(|| self.initialize(client, deadline))
                 .await?;
-            let in_flight = is_request
-                .then(|| InFlight::new(self.link.clone(), sent_id.clone(), Some(session.clone())));
+            let in_flight = is_request.then(|| {
+                InFlight::new(self.link().clone(), sent_id.clone(), Some(session.clone()))
+            });
             let result = self
                 .exchange(
                     &message,
@@ -482,7 +560,7 @@ impl Upstream {
         } else {
             None
         };
-        match &*self.link {
+        match &**self.link() {
             Link::Http(link) => {
                 let method = message.get("method").and_then(Value::as_str);
                 let name = method
@@ -502,6 +580,22 @@ impl Upstream {
                 link.post(body, &headers, expect_id, deadline, in_flight)
                     .await
             }
+            Link::Sse(_) => {
+                let Some(connection) = session.and_then(|s| s.sse.as_ref()) else {
+                    return Err(UpstreamError::NotReady("no HTTP+SSE session yet".into()));
+                };
+                if connection.duplex.is_closed() {
+                    // The stream is the session: gone, so re-initialize.
+                    if let Some(in_flight) = in_flight {
+                        in_flight.done();
+                    }
+                    return Err(UpstreamError::SessionLost);
+                }
+                connection
+                    .duplex
+                    .call(&**connection, message, expect_id, deadline, in_flight)
+                    .await
+            }
             Link::Stdio(link) => {
                 let generation = session.map(|s| s.generation);
                 link.send(message, expect_id, deadline, generation, in_flight)
@@ -512,8 +606,8 @@ impl Upstream {
 
     /// The current generation of the transport (stdio: the child process).
     fn generation(&self) -> u64 {
-        match &*self.link {
-            Link::Http(_) => 0,
+        match &**self.link() {
+            Link::Http(_) | Link::Sse(_) => 0,
             Link::Stdio(link) => link.generation(),
         }
     }
@@ -574,7 +668,7 @@ impl Upstream {
         let Some(session) = slot.take().await else {
             return;
         };
-        if let (Link::Http(link), Some(id)) = (&*self.link, &session.id) {
+        if let (Link::Http(link), Some(id)) = (&**self.link(), &session.id) {
             link.delete(id, &session.version).await;
         }
     }
@@ -582,7 +676,7 @@ impl Upstream {
     /// Stops child processes and ends the shared session.
     pub async fn shutdown(&self) {
         self.end_session(&self.shared).await;
-        if let Link::Stdio(link) = &*self.link {
+        if let Link::Stdio(link) = &**self.link() {
             link.stop().await;
         }
     }

@@ -40,7 +40,7 @@ impl Upstream {
         let era = self
             .era()
             .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
-        match &*self.link {
+        match &**self.link() {
             Link::Http(link) => {
                 let mut messages = if *era == Era::Modern {
                     match self.open_listen().await? {
@@ -73,8 +73,20 @@ impl Upstream {
                 }
                 Ok(WatchEnd::Closed)
             }
+            Link::Sse(_) => {
+                let deadline = Instant::now() + PROBE_TIMEOUT;
+                let session = self
+                    .shared
+                    .get_or_init(|| self.initialize(None, deadline))
+                    .await?;
+                let connection = session
+                    .sse
+                    .clone()
+                    .ok_or_else(|| UpstreamError::NotReady("no HTTP+SSE session".into()))?;
+                follow_notifications(connection.duplex.notifications()?, &signals).await
+            }
             Link::Stdio(link) => {
-                let mut notifications = link.notifications().await?;
+                let notifications = link.notifications().await?;
                 if *era == Era::Modern {
                     // A 2026 server sends change notifications only to a
                     // listener; its answer (at tear-down) is ignored.
@@ -82,23 +94,7 @@ impl Upstream {
                     link.send(&listen, None, Instant::now() + PROBE_TIMEOUT, None, None)
                         .await?;
                 }
-                loop {
-                    match notifications.recv().await {
-                        Ok(message) if is_list_changed(&message) => {
-                            if signals.send(Signal::ListChanged).await.is_err() {
-                                return Ok(WatchEnd::Closed);
-                            }
-                        }
-                        Ok(_) => {}
-                        // Missed some: the lists may have changed meanwhile.
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            let _ = signals.send(Signal::ListChanged).await;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => {
-                            return Err(UpstreamError::Broken("the process exited".into()));
-                        }
-                    }
-                }
+                follow_notifications(notifications, &signals).await
             }
         }
     }
@@ -108,7 +104,7 @@ impl Upstream {
     async fn open_listen(
         &self,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
-        let Link::Http(link) = &*self.link else {
+        let Link::Http(link) = &**self.link() else {
             return Ok(None);
         };
         let message = listen_request(self.fresh_id());
@@ -157,6 +153,33 @@ impl Upstream {
         let deadline = Instant::now() + timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;
         response_result(single_response(reply, &id).await?).map(|_| ())
+    }
+}
+
+/// Signals each list change a shared channel (stdio, HTTP+SSE) reports,
+/// until the channel closes.
+async fn follow_notifications(
+    mut notifications: broadcast::Receiver<Value>,
+    signals: &mpsc::Sender<Signal>,
+) -> Result<WatchEnd, UpstreamError> {
+    loop {
+        match notifications.recv().await {
+            Ok(message) if is_list_changed(&message) => {
+                if signals.send(Signal::ListChanged).await.is_err() {
+                    return Ok(WatchEnd::Closed);
+                }
+            }
+            Ok(_) => {}
+            // Missed some: the lists may have changed meanwhile.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let _ = signals.send(Signal::ListChanged).await;
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                return Err(UpstreamError::Broken(
+                    "the upstream's channel closed".into(),
+                ));
+            }
+        }
     }
 }
 

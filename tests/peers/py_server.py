@@ -4,9 +4,9 @@ Usage: python3 tests/peers/py_server.py <port> <streamable-http|sse> [--extra-to
 
 Tools:
   echo(text)  -> text
-  whoami()    -> the `mcp-session-id` header of the HTTP request that carried the call, or "none"
-                 (lets a test see which upstream session a gateway used; 2026-07-28 requests
-                 and the sse transport carry no such header, so they get "none")
+  whoami()    -> the upstream session the call arrived on: the `mcp-session-id` header
+                 (Streamable HTTP), the `session_id` query parameter of the message
+                 endpoint (sse), or "none" (2026-07-28 requests are sessionless)
   NAME()      -> "NAME" (only with --extra-tool; lets a test tell two instances apart)
 
 Listens on 127.0.0.1 only; <port> may be 0. When it accepts connections it prints
@@ -41,7 +41,9 @@ def build(extra_tool: str | None) -> MCPServer:
         """Return the mcp-session-id header the call arrived with, or "none"."""
         # ctx.session is not stable across calls of one session; the HTTP request is.
         request = ctx.request_context.request
-        return (request.headers.get("mcp-session-id") if request is not None else None) or "none"
+        if request is None:
+            return "none"
+        return request.headers.get("mcp-session-id") or request.query_params.get("session_id") or "none"
 
     if extra_tool:
 

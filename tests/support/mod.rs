@@ -175,10 +175,15 @@ pub fn everything() -> (Proc, String) {
 
 /// The Python SDK's MCPServer (`tests/peers/py_server.py`).
 pub fn py_server(transport: &str, extra: &[&str]) -> (Proc, String) {
+    py_server_on("0", transport, extra)
+}
+
+/// The Python SDK's MCPServer on a given port (a restart on the same address).
+pub fn py_server_on(port: &str, transport: &str, extra: &[&str]) -> (Proc, String) {
     let mut command = Command::new("python3");
     command
         .arg(peers().join("py_server.py"))
-        .arg("0")
+        .arg(port)
         .arg(transport)
         .args(extra);
     let (proc, line) = Proc::start(command, "py_server ready on");
@@ -588,6 +593,12 @@ impl EventStream {
     /// The next JSON message on the stream, or `None` if none comes within
     /// `wait` (comments and keep-alives are skipped).
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let (_, data) = self.next_event(wait).await?;
+        serde_json::from_str(&data).ok()
+    }
+
+    /// The next event with data: its `event` name and its data.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<(Option<String>, String)> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = find_event_end(&self.decoder) {
@@ -598,8 +609,12 @@ impl EventStream {
                     .filter_map(|l| l.strip_prefix("data:"))
                     .map(str::trim)
                     .collect();
+                let name = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event:"))
+                    .map(|n| n.trim().to_string());
                 if !data.is_empty() {
-                    return serde_json::from_str(&data.join("\n")).ok();
+                    return Some((name, data.join("\n")));
                 }
                 continue;
             }
