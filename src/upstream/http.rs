@@ -277,7 +277,7 @@ pub fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
-fn classify_send_error(error: &hyper_util::client::legacy::Error) -> UpstreamError {
+pub(super) fn classify_send_error(error: &hyper_util::client::legacy::Error) -> UpstreamError {
     use std::error::Error as _;
     let mut cause = error.to_string();
     let mut source = error.source();

@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 
 use super::UpstreamError;
 use super::duplex::{Duplex, Outlet};
-use super::http::HttpClient;
+use super::http::{HttpClient, classify_send_error};
 use crate::sse;
 
 /// How long the upstream has to name its message endpoint.
@@ -81,13 +81,7 @@ impl Outlet for Poster {
         let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
             .await
             .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| {
-                if e.is_connect() {
-                    UpstreamError::Connect(e.to_string())
-                } else {
-                    UpstreamError::Broken(e.to_string())
-                }
-            })?;
+            .map_err(|e| classify_send_error(&e))?;
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND {
             return Err(UpstreamError::SessionLost);
@@ -138,13 +132,7 @@ impl SseLink {
         let response = tokio::time::timeout(ENDPOINT_TIMEOUT, self.client.request(request))
             .await
             .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| {
-                if e.is_connect() {
-                    UpstreamError::Connect(e.to_string())
-                } else {
-                    UpstreamError::Broken(e.to_string())
-                }
-            })?;
+            .map_err(|e| classify_send_error(&e))?;
         let is_stream = response
             .headers()
             .get(header::CONTENT_TYPE)

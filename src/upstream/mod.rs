@@ -7,6 +7,7 @@
 //! after a lost session.
 
 mod cancel;
+mod connect;
 mod duplex;
 pub mod http;
 pub mod legacy_sse;
@@ -28,7 +29,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::catalog::Listing;
 use crate::config::{LegacySse, TransportSpec, UpstreamSpec};
 use crate::jsonrpc;
 use crate::protocol::{self, Era};
@@ -155,7 +155,7 @@ pub struct Upstream {
 }
 
 /// Time allowed for the probe and list fetches of one upstream.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Upstream {
     pub fn new(spec: UpstreamSpec, client: http::HttpClient) -> Result<Upstream, String> {
@@ -207,235 +207,6 @@ impl Upstream {
             Some(sse) if self.on_fallback.load(Ordering::Acquire) => sse,
             _ => &self.link,
         }
-    }
-
-    /// Probes the era (`server/discover`, falling back to `initialize`) and
-    /// fetches the lists the upstream advertises.
-    pub async fn connect(&self) -> Result<Listing, UpstreamError> {
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        // A reconnect starts over: the old shared session may belong to a
-        // process that is gone.
-        let _ = self.shared.take().await;
-        let probe = if matches!(**self.link(), Link::Sse(_)) {
-            Err(UpstreamError::Protocol(
-                "HTTP+SSE predates server/discover".into(),
-            ))
-        } else {
-            self.discover(deadline).await
-        };
-        let capabilities = match probe {
-            Ok(capabilities) => {
-                self.era.store(Some(Arc::new(Era::Modern)));
-                capabilities
-            }
-            Err(error @ (UpstreamError::Connect(_) | UpstreamError::Timeout)) => return Err(error),
-            Err(_) => {
-                // Not a modern server: the 2025 handshake decides.
-                let mut handshake = self
-                    .shared
-                    .get_or_init(|| self.initialize(None, deadline))
-                    .await;
-                if let Err(UpstreamError::Status { .. } | UpstreamError::Protocol(_)) = &handshake
-                    && self.sse_fallback.is_some()
-                    && !self.on_fallback.swap(true, Ordering::AcqRel)
-                {
-                    tracing::info!(upstream = %self.name, "no Streamable HTTP here; trying HTTP+SSE");
-                    handshake = self
-                        .shared
-                        .get_or_init(|| self.initialize(None, deadline))
-                        .await;
-                }
-                let session = handshake?;
-                let version = session.version.to_str().unwrap_or_default().to_string();
-                self.era.store(Some(Arc::new(Era::Legacy(version))));
-                session.capabilities.clone()
-            }
-        };
-        self.fetch_listing(capabilities, deadline).await
-    }
-
-    /// Re-fetches the lists (after the upstream said they changed), with
-    /// the capabilities found by the last `connect`.
-    pub async fn refresh(&self, capabilities: &Value) -> Result<Listing, UpstreamError> {
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        self.fetch_listing(capabilities.clone(), deadline).await
-    }
-
-    async fn fetch_listing(
-        &self,
-        capabilities: Value,
-        deadline: Instant,
-    ) -> Result<Listing, UpstreamError> {
-        let mut listing = Listing {
-            capabilities: capabilities.clone(),
-            ..Listing::default()
-        };
-        if capabilities.get("tools").is_some() {
-            listing.tools = self.list_all("tools/list", "tools", deadline).await?;
-        }
-        if capabilities.get("prompts").is_some() {
-            listing.prompts = self.list_all("prompts/list", "prompts", deadline).await?;
-        }
-        if capabilities.get("resources").is_some() {
-            listing.resources = self
-                .list_all("resources/list", "resources", deadline)
-                .await?;
-            listing.resource_templates = self
-                .list_all("resources/templates/list", "resourceTemplates", deadline)
-                .await
-                .unwrap_or_default();
-        }
-        Ok(listing)
-    }
-
-    async fn discover(&self, deadline: Instant) -> Result<Value, UpstreamError> {
-        let id = self.fresh_id();
-        let message = json!({
-            "jsonrpc": "2.0", "id": id, "method": "server/discover",
-            "params": { "_meta": gateway_meta() },
-        });
-        let modern = HeaderValue::from_static(protocol::MODERN);
-        let reply = self
-            .exchange(&message, Some(&modern), None, &[], deadline, None)
-            .await?;
-        let response = single_response(reply, &id).await?;
-        let result = response_result(response)?;
-        let supports_modern = result
-            .get("supportedVersions")
-            .and_then(Value::as_array)
-            .is_some_and(|v| v.iter().any(|v| v == protocol::MODERN));
-        if !supports_modern {
-            return Err(UpstreamError::Protocol(
-                "no supported modern version".into(),
-            ));
-        }
-        Ok(result
-            .get("capabilities")
-            .cloned()
-            .unwrap_or_else(|| json!({})))
-    }
-
-    /// The 2025 handshake: `initialize`, then `notifications/initialized`.
-    async fn initialize(
-        &self,
-        client: Option<(&Value, &Value)>,
-        deadline: Instant,
-    ) -> Result<UpstreamSession, UpstreamError> {
-        let id = self.fresh_id();
-        // A client's own session declares what that client can answer
-        // (sampling, elicitation, roots: relayed to it); the gateway's
-        // shared session declares nothing, so nothing is asked there.
-        let (client_info, capabilities) = match client {
-            Some((info, capabilities)) => (Some(info), relayable(capabilities)),
-            None => (None, json!({})),
-        };
-        let message = json!({
-            "jsonrpc": "2.0", "id": id, "method": "initialize",
-            "params": {
-                "protocolVersion": protocol::LEGACY[0],
-                "capabilities": capabilities,
-                "clientInfo": client_info.cloned().unwrap_or_else(protocol::implementation),
-            },
-        });
-        // Over HTTP+SSE a session is a stream: open it first, and say the
-        // initialize on it.
-        let connection = match &**self.link() {
-            Link::Sse(link) => Some(link.open().await?),
-            _ => None,
-        };
-        let opening = UpstreamSession {
-            id: None,
-            version: HeaderValue::from_static(protocol::LEGACY[0]),
-            generation: 0,
-            capabilities: Value::Null,
-            sse: connection.clone(),
-        };
-        let reply = self
-            .exchange(
-                &message,
-                None,
-                connection.is_some().then_some(&opening),
-                &[],
-                deadline,
-                None,
-            )
-            .await?;
-        let session_id = match &reply {
-            Reply::Json { session_id, .. } | Reply::Stream { session_id, .. } => session_id.clone(),
-            Reply::Accepted => None,
-        };
-        let result = response_result(single_response(reply, &id).await?)?;
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .filter(|v| protocol::is_legacy(v))
-            .ok_or_else(|| {
-                UpstreamError::Protocol(format!(
-                    "initialize answered an unsupported protocolVersion: {}",
-                    result.get("protocolVersion").unwrap_or(&Value::Null)
-                ))
-            })?;
-        let version = HeaderValue::from_str(version)
-            .map_err(|_| UpstreamError::Protocol("bad protocolVersion".into()))?;
-        let session = UpstreamSession {
-            id: session_id,
-            version,
-            generation: self.generation(),
-            capabilities: result
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            sse: connection,
-        };
-        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-        self.exchange(
-            &initialized,
-            Some(&session.version),
-            Some(&session),
-            &[],
-            deadline,
-            None,
-        )
-        .await?;
-        Ok(session)
-    }
-
-    /// Fetches every page of one list.
-    async fn list_all(
-        &self,
-        method: &str,
-        key: &str,
-        deadline: Instant,
-    ) -> Result<Vec<Value>, UpstreamError> {
-        let mut items = Vec::new();
-        let mut cursor: Option<Value> = None;
-        // A bound on pages, so an upstream that always returns a cursor
-        // cannot keep the gateway busy forever.
-        for _ in 0..1000 {
-            let mut params = json!({});
-            if let Some(cursor) = cursor.take() {
-                params["cursor"] = cursor;
-            }
-            let message = json!({
-                "jsonrpc": "2.0", "id": self.fresh_id(), "method": method, "params": params,
-            });
-            let caller = Caller {
-                slot: None,
-                client_info: None,
-                log_level: None,
-                client_capabilities: None,
-            };
-            let (reply, id) = self.request(message, &[], caller, deadline).await?;
-            let result = response_result(single_response(reply, &id).await?)?;
-            if let Some(page) = result.get(key).and_then(Value::as_array) {
-                items.extend(page.iter().cloned());
-            }
-            match result.get("nextCursor") {
-                Some(next) if !next.is_null() => cursor = Some(next.clone()),
-                _ => return Ok(items),
-            }
-        }
-        Err(UpstreamError::Protocol(format!("{method}: too many pages")))
     }
 
     /// Forwards one client call; the reply carries the client's ids.

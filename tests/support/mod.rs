@@ -396,13 +396,13 @@ pub fn legacy_headers(session: Option<&str>) -> Vec<(String, String)> {
     headers
 }
 
-/// Sends one request and reads the whole response (bounded by a deadline).
-pub async fn request(
+/// Sends one request and returns the response once its headers arrived.
+async fn send(
     method: &str,
     url: &str,
     headers: &[(String, String)],
     body: &str,
-) -> HttpResponse {
+) -> http::Response<hyper::body::Incoming> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut builder = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -411,10 +411,20 @@ pub async fn request(
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+    tokio::time::timeout(Duration::from_secs(30), client.request(request))
         .await
         .expect("response in time")
-        .expect("HTTP exchange");
+        .expect("HTTP exchange")
+}
+
+/// Sends one request and reads the whole response (bounded by a deadline).
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> HttpResponse {
+    let response = send(method, url, headers, body).await;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
@@ -571,18 +581,7 @@ impl EventStream {
         headers: &[(String, String)],
         body: &str,
     ) -> EventStream {
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let mut builder = http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
-            .await
-            .expect("response in time")
-            .expect("HTTP exchange");
+        let response = send(method, url, headers, body).await;
         EventStream {
             status: response.status().as_u16(),
             body: response.into_body(),
