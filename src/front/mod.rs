@@ -398,9 +398,8 @@ impl Front {
     /// session that is gone (deleted or expired).
     pub fn end_upstream_sessions(&self, session: &ClientSession) {
         self.listeners.end_session(&session.id);
-        for entry in session.upstreams.iter() {
-            if let Some(upstream) = self.pool.upstream(entry.key()) {
-                let slot = entry.value().clone();
+        for (name, slot) in session.upstream_slots() {
+            if let Some(upstream) = self.pool.upstream(&name) {
                 tokio::spawn(async move { upstream.end_session(&slot).await });
             }
         }

@@ -25,7 +25,9 @@ pub struct ClientSession {
     /// server name of `/servers/{name}/mcp`. A session is only valid there.
     pub scope: Option<Arc<str>>,
     /// One upstream session per upstream, created on first use: affinity.
-    pub upstreams: DashMap<Arc<str>, Arc<SessionSlot>>,
+    /// A short list (one entry per upstream used), so a plain vector: a
+    /// map per session would cost more memory than the session itself.
+    upstreams: Mutex<Vec<(Arc<str>, Arc<SessionSlot>)>>,
     /// Set by `logging/setLevel`; sent per request to modern upstreams.
     log_level: Mutex<Option<Arc<str>>>,
     /// Milliseconds since the table's epoch at the last request: idle
@@ -138,12 +140,20 @@ impl ClientSession {
             .clone()
     }
 
+    /// The upstream sessions this client session holds.
+    pub fn upstream_slots(&self) -> Vec<(Arc<str>, Arc<SessionSlot>)> {
+        lock(&self.upstreams).clone()
+    }
+
     /// The slot for `upstream`, created empty on first use.
     pub fn slot(&self, upstream: &Arc<str>) -> Arc<SessionSlot> {
-        if let Some(slot) = self.upstreams.get(upstream) {
+        let mut upstreams = lock(&self.upstreams);
+        if let Some((_, slot)) = upstreams.iter().find(|(name, _)| name == upstream) {
             return slot.clone();
         }
-        self.upstreams.entry(upstream.clone()).or_default().clone()
+        let slot = Arc::new(SessionSlot::default());
+        upstreams.push((upstream.clone(), slot.clone()));
+        slot
     }
 }
 
@@ -184,7 +194,7 @@ impl Sessions {
             client_info,
             capabilities,
             scope,
-            upstreams: DashMap::new(),
+            upstreams: Mutex::default(),
             in_flight: Mutex::default(),
             awaiting: Mutex::default(),
             next_request: AtomicU64::new(1),

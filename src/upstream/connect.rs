@@ -184,16 +184,25 @@ impl Upstream {
                     result.get("protocolVersion").unwrap_or(&Value::Null)
                 ))
             })?;
-        let version = HeaderValue::from_str(version)
-            .map_err(|_| UpstreamError::Protocol("bad protocolVersion".into()))?;
+        // `is_legacy` above matched one of our static version strings.
+        let version = protocol::LEGACY
+            .iter()
+            .find(|known| **known == version)
+            .map(|known| HeaderValue::from_static(known))
+            .ok_or_else(|| UpstreamError::Protocol("bad protocolVersion".into()))?;
         let session = UpstreamSession {
             id: session_id,
             version,
             generation: self.generation(),
-            capabilities: result
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
+            // Only the gateway's own session needs them (to know what to
+            // list); a client's session would just carry them around.
+            capabilities: match client {
+                None => result
+                    .get("capabilities")
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+                Some(_) => Value::Null,
+            },
             sse: connection,
         };
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
