@@ -112,6 +112,13 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             .clone()
             .expire_idle_sessions(config.session_idle_timeout),
     );
+    let closing = {
+        let front = front.clone();
+        async move {
+            shutdown_signal().await;
+            front.close_streams();
+        }
+    };
     let edge = Arc::new(Edge {
         front,
         allowed_origins: config.allowed_origins.clone(),
@@ -120,7 +127,7 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
     // Scripts and tests read this line to find the port.
     println!("switchboard listening on http://{address}/mcp");
     tracing::info!(%address, upstreams = config.upstreams.len(), "serving");
-    server::run(listener, edge, shutdown_signal()).await;
+    server::run(listener, edge, closing).await;
     tracing::info!("shutting down");
     pool.shutdown().await;
     Ok(())

@@ -3,12 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::front::{Body, Front, Rejection, json_response};
@@ -132,12 +134,19 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response
 }
 
-/// Serves connections until `shutdown` resolves.
+/// How long in-flight calls get to finish once shutdown begins; long-lived
+/// streams (GET, subscriptions/listen, HTTP+SSE) are cut at the end of it.
+pub const DRAIN: Duration = Duration::from_secs(20);
+
+/// Serves connections until `shutdown` resolves, then stops accepting and
+/// lets the requests in flight finish (up to [`DRAIN`]): a rolling update
+/// of the gateway loses no call.
 pub async fn run(
     listener: TcpListener,
     edge: Arc<Edge>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
@@ -148,20 +157,27 @@ pub async fn run(
                     continue;
                 }
             },
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
+        let service = service_fn(move |request| {
+            let edge = edge.clone();
+            async move { Ok::<_, std::convert::Infallible>(edge.handle(request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let edge = edge.clone();
-                async move { Ok::<_, std::convert::Infallible>(edge.handle(request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "connection ended: {error}");
             }
         });
+    }
+    drop(listener);
+    tracing::info!("no longer accepting; letting calls in flight finish");
+    tokio::select! {
+        _ = connections.shutdown() => tracing::info!("all connections finished"),
+        _ = tokio::time::sleep(DRAIN) => tracing::warn!("connections still open after {DRAIN:?}; closing them"),
     }
 }

@@ -84,3 +84,80 @@ async fn listen_overrides_the_file() {
     let health = request("GET", &format!("{}/healthz", gateway.base), &[], "").await;
     assert_eq!(health.status, 200);
 }
+
+/// SIGTERM: the call in flight finishes, open streams end, new connections
+/// are refused, and the process exits well before the drain limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_calls_in_flight_finish() {
+    let (_up, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--stateless"]);
+    let mut gateway = Gateway::start(&format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"));
+    gateway.wait_for_tools(&["up_sleep"]).await;
+    let session = initialize(&gateway.mcp()).await;
+    let mut get_headers = legacy_headers(Some(&session));
+    get_headers.retain(|(n, _)| n != "accept" && n != "content-type");
+    get_headers.push(("accept".into(), "text/event-stream".into()));
+    let mut stream = EventStream::open("GET", &gateway.mcp(), &get_headers, "").await;
+    assert_eq!(stream.status, 200);
+
+    let call = tokio::spawn({
+        let mcp = gateway.mcp();
+        let session = session.clone();
+        async move {
+            let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_sleep","arguments":{"ms":1500}}}"#;
+            post(&mcp, &legacy_headers(Some(&session)), body).await
+        }
+    });
+    // Signal once the call is running upstream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = post(
+            &gateway.mcp(),
+            &legacy_headers(Some(&session)),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up_sleep_stats","arguments":{}}}"#,
+        )
+        .await
+        .json();
+        if stats
+            .pointer("/result/content/0/text")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.contains("\"started\":1"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never started: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &gateway.proc.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let answer = call.await.unwrap().json();
+    assert_eq!(
+        answer.pointer("/result/content/0/text"),
+        Some(&json!("slept 1500 ms")),
+        "{answer}"
+    );
+    assert!(
+        stream.ends_within(Duration::from_secs(5)).await,
+        "the GET stream ended"
+    );
+    let exited = loop {
+        if let Some(status) = gateway.proc.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "still running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
+    let refused = tokio::net::TcpStream::connect(gateway.base.trim_start_matches("http://")).await;
+    assert!(refused.is_err(), "no longer accepting");
+}

@@ -27,6 +27,12 @@ pub struct SseStreams {
     by_session: DashMap<Arc<str>, mpsc::Sender<Bytes>>,
 }
 
+impl SseStreams {
+    pub fn close_all(&self) {
+        self.by_session.clear();
+    }
+}
+
 impl Front {
     /// `GET /sse`: opens the stream and names the message endpoint.
     pub fn open_sse(

@@ -394,6 +394,12 @@ impl Front {
 }
 
 impl Front {
+    /// Ends every long-lived stream, so that shutdown waits only for calls.
+    pub fn close_streams(&self) {
+        self.listeners.close_all();
+        self.sse_streams.close_all();
+    }
+
     /// Ends, in the background, the upstream sessions pinned to a client
     /// session that is gone (deleted or expired).
     pub fn end_upstream_sessions(&self, session: &ClientSession) {

@@ -115,6 +115,12 @@ impl Listeners {
         rx
     }
 
+    /// Ends every stream (shutdown): clients reconnect to another replica.
+    pub fn close_all(&self) {
+        self.by_key.clear();
+        self.by_session.clear();
+    }
+
     pub fn end_session(&self, session: &str) {
         if let Some((_, key)) = self.by_session.remove(session) {
             self.by_key.remove(&key);

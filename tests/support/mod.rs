@@ -596,6 +596,19 @@ impl EventStream {
         serde_json::from_str(&data).ok()
     }
 
+    /// Whether the server ends the stream within `wait` (events before the
+    /// end are skipped).
+    pub async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.body.frame()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// The next event with data: its `event` name and its data.
     pub async fn next_event(&mut self, wait: Duration) -> Option<(Option<String>, String)> {
         let deadline = tokio::time::Instant::now() + wait;
