@@ -454,6 +454,7 @@ async fn orchestrate(options: Options) {
         "RSS MiB",
         "errors"
     );
+    let mut broken = Vec::new();
     for era in &options.eras {
         let (upstream, path) = match era {
             Era::Legacy => (&legacy_up, "legacy"),
@@ -490,6 +491,9 @@ async fn orchestrate(options: Options) {
             }
             let (direct, forwarded) = (&runs[0], &runs[1]);
             for (target, run) in targets.iter().zip(&runs) {
+                if run.errors > 0 || run.requests == 0 {
+                    broken.push(format!("{} {} c={concurrency}", era.label(), target.name));
+                }
                 let added = run.percentile(0.5) - direct.percentile(0.5);
                 let cpu_per_k = run
                     .cpu
@@ -522,6 +526,11 @@ async fn orchestrate(options: Options) {
                 );
             }
         }
+    }
+    // A smoke run (CI) fails on errors, never on speed.
+    if !broken.is_empty() {
+        eprintln!("calls failed in: {}", broken.join(", "));
+        std::process::exit(1);
     }
 }
 
