@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{self, Config};
 use crate::discovery;
-use crate::front::{Front, notifications::Listeners, sessions::Sessions};
+use crate::front::{Front, notifications::Listeners, sealed::Sealer, sessions::Sessions};
 use crate::pool::Pool;
 use crate::server::{self, Edge};
 
@@ -105,6 +105,10 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
         sessions: Sessions::default(),
         listeners,
         sse_streams: Default::default(),
+        sealer: config
+            .sealing
+            .as_ref()
+            .map(|s| Sealer::new(&s.key, &s.previous_keys, s.max_age)),
         max_body_bytes: config.max_body_bytes,
     });
     tokio::spawn(

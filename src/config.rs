@@ -33,6 +33,28 @@ pub struct Config {
     /// upstream sessions).
     pub session_idle_timeout: Duration,
     pub health: HealthSettings,
+    /// Sealed session ids (replicas sharing sessions); off when absent.
+    pub sealing: Option<Sealing>,
+}
+
+/// The key replicas seal client session ids with.
+#[derive(Clone, PartialEq)]
+pub struct Sealing {
+    pub key: String,
+    /// Keys being rotated out: ids sealed with them still open.
+    pub previous_keys: Vec<String>,
+    /// How long a sealed id stays valid.
+    pub max_age: Duration,
+}
+
+impl fmt::Debug for Sealing {
+    // Never print the keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealing")
+            .field("previous_keys", &self.previous_keys.len())
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How upstream health is watched.
@@ -131,6 +153,16 @@ struct RawConfig {
     session_idle_timeout: Option<Spanned<String>>,
     #[serde(default)]
     health: RawHealth,
+    sessions: Option<RawSessions>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSessions {
+    key: Spanned<String>,
+    #[serde(default)]
+    previous_keys: Vec<String>,
+    max_age: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -391,9 +423,53 @@ pub fn parse(
         )?,
     };
 
+    let sealing = match raw.sessions {
+        None => None,
+        Some(sessions) => {
+            let line = sessions.key.referenced.line();
+            let expand = |value: &str| {
+                expand_env(value, env).map_err(|var| {
+                    error(format!(
+                        "line {line}: sessions: environment variable {var} is not set"
+                    ))
+                })
+            };
+            let key = expand(&sessions.key.value)?;
+            // The value is a secret: errors say what is wrong, never what it is.
+            if key.len() < 32 {
+                return Err(error(format!(
+                    "line {line}: sessions.key: use at least 32 characters (random is best)"
+                )));
+            }
+            let previous_keys = sessions
+                .previous_keys
+                .iter()
+                .map(|k| expand(k))
+                .collect::<Result<_, _>>()?;
+            let max_age = match sessions.max_age {
+                None => Duration::from_secs(24 * 3600),
+                Some(t) => parse_duration(&t.value)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        error(format!(
+                            "line {}: sessions.maxAge: {:?} is not a duration like 24h",
+                            t.referenced.line(),
+                            t.value
+                        ))
+                    })?,
+            };
+            Some(Sealing {
+                key,
+                previous_keys,
+                max_age,
+            })
+        }
+    };
+
     Ok(Config {
         listen,
         health,
+        sealing,
         session_idle_timeout,
         upstreams,
         allowed_origins: raw.allowed_origins,

@@ -79,6 +79,11 @@ impl Pool {
         self.members.get(name).map(|m| m.upstream.clone())
     }
 
+    /// Every configured upstream.
+    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        self.members.iter().map(|m| m.upstream.clone()).collect()
+    }
+
     pub fn health(&self, name: &str) -> Option<HealthState> {
         self.health.get(name).map(|h| h.clone())
     }

@@ -64,6 +64,7 @@ pub async fn watch(path: PathBuf, mut current: Config, pool: Arc<Pool>) {
                 next.session_idle_timeout != current.session_idle_timeout,
             ),
             ("health", next.health != current.health),
+            ("sessions", next.sealing != current.sealing),
         ] {
             if changed {
                 tracing::warn!(

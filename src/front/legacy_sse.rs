@@ -109,7 +109,7 @@ impl Front {
         let id: Arc<str> = Arc::from(session_id.as_str());
 
         if message.method() == Some("initialize") {
-            let (session, body) = self.handshake(&message, scope, Some(id))?;
+            let (session, body) = self.handshake(&message, scope, Some(id)).await?;
             self.listeners.attach_session_stream(
                 session.id.clone(),
                 session.scope.clone(),

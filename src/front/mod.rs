@@ -7,6 +7,7 @@
 pub mod legacy_sse;
 pub mod modern;
 pub mod notifications;
+pub mod sealed;
 pub mod sessions;
 
 use std::convert::Infallible;
@@ -25,6 +26,7 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::router::{self, Client, Outcome};
+use crate::upstream::session::UpstreamSession;
 use notifications::{Filter, Listeners};
 use sessions::{ClientSession, Sessions};
 
@@ -37,6 +39,8 @@ pub struct Front {
     pub listeners: Arc<Listeners>,
     /// Open HTTP+SSE (2024-11-05) streams.
     pub sse_streams: legacy_sse::SseStreams,
+    /// Seals client session ids when replicas share sessions.
+    pub sealer: Option<sealed::Sealer>,
     pub max_body_bytes: usize,
 }
 
@@ -139,6 +143,7 @@ impl Front {
             }
             return self
                 .initialize(&message, scope)
+                .await
                 .map_err(|r| r.with_id(request_id.as_ref()));
         }
 
@@ -248,16 +253,16 @@ impl Front {
     }
 
     /// The 2025 handshake: opens a client session.
-    fn initialize(
+    async fn initialize(
         &self,
         message: &Message,
         scope: Option<&str>,
     ) -> Result<Response<Body>, Rejection> {
-        let (session, body) = self.handshake(message, scope, None)?;
+        let (session, body) = self.handshake(message, scope, None).await?;
         let mut response = json_response(StatusCode::OK, body);
         response.headers_mut().insert(
             HEADER_SESSION_ID,
-            HeaderValue::from_str(&session.id).expect("hex session id is a valid header"),
+            HeaderValue::from_str(&session.id).expect("session ids are visible ASCII"),
         );
         Ok(response)
     }
@@ -265,7 +270,7 @@ impl Front {
     /// Opens a 2025-era client session from an `initialize` request (under
     /// `id` when the transport already chose it); returns the session and
     /// the serialised response.
-    pub fn handshake(
+    pub async fn handshake(
         &self,
         message: &Message,
         scope: Option<&str>,
@@ -308,6 +313,31 @@ impl Front {
                     )
                 })?,
         };
+        // Sealed ids carry the upstream sessions, so those open now.
+        let (id, pinned) = match (&self.sealer, id) {
+            (Some(sealer), None) => {
+                let pinned = self
+                    .pin_upstream_sessions(scope, client_info.as_ref(), &client_capabilities)
+                    .await;
+                let sealed = sealed::SealedSession {
+                    v: version.to_string(),
+                    i: client_info.clone(),
+                    c: client_capabilities.clone(),
+                    s: scope.map(str::to_owned),
+                    e: sealer.expiry(),
+                    u: pinned
+                        .iter()
+                        .filter_map(|(name, session)| {
+                            let id = session.id.as_ref()?.to_str().ok()?;
+                            let version = session.version.to_str().ok()?;
+                            Some((name.to_string(), id.to_string(), version.to_string()))
+                        })
+                        .collect(),
+                };
+                (Some(Arc::from(sealer.seal(&sealed))), pinned)
+            }
+            (_, id) => (id, Vec::new()),
+        };
         let session = self.sessions.open(
             id,
             version,
@@ -315,6 +345,9 @@ impl Front {
             client_capabilities,
             scope.map(Arc::from),
         );
+        for (name, upstream_session) in pinned {
+            session.slot(&name).set(upstream_session);
+        }
         tracing::debug!(session = %session.id, version, "client session opened");
         let result = json!({
             "protocolVersion": version,
@@ -340,7 +373,8 @@ impl Front {
             ));
         };
         let id = id.to_str().unwrap_or("");
-        match self.sessions.get(id) {
+        let found = self.sessions.get(id).or_else(|| self.restore(id));
+        match found {
             Some(session) if session.scope.as_deref() == scope => Ok(session),
             _ => Err(Rejection::new(
                 StatusCode::NOT_FOUND,
@@ -394,6 +428,72 @@ impl Front {
 }
 
 impl Front {
+    /// A session sealed by a replica (or by this process before a restart):
+    /// rebuilt from its id, upstream sessions included.
+    fn restore(&self, id: &str) -> Option<Arc<ClientSession>> {
+        let sealed = self.sealer.as_ref()?.open(id)?;
+        let version = protocol::LEGACY.iter().find(|v| **v == sealed.v)?;
+        let session = self.sessions.open(
+            Some(Arc::from(id)),
+            version,
+            sealed.i,
+            sealed.c,
+            sealed.s.map(Arc::from),
+        );
+        for (name, upstream_id, upstream_version) in sealed.u {
+            let (Ok(upstream_id), Some(upstream_version)) = (
+                HeaderValue::from_str(&upstream_id),
+                protocol::LEGACY.iter().find(|v| **v == upstream_version),
+            ) else {
+                continue;
+            };
+            session
+                .slot(&Arc::from(name))
+                .set(Arc::new(UpstreamSession {
+                    id: Some(upstream_id),
+                    version: HeaderValue::from_static(upstream_version),
+                    generation: 0,
+                    capabilities: Value::Null,
+                    sse: None,
+                }));
+        }
+        tracing::debug!(session = %session.id, "client session restored from its sealed id");
+        Some(session)
+    }
+
+    /// Opens the client's own session with every 2025-era upstream it may
+    /// call, in parallel; one that fails is left to open on first use.
+    async fn pin_upstream_sessions(
+        &self,
+        scope: Option<&str>,
+        client_info: Option<&Value>,
+        capabilities: &Value,
+    ) -> Vec<(Arc<str>, Arc<UpstreamSession>)> {
+        let upstreams: Vec<_> = self
+            .pool
+            .upstreams()
+            .into_iter()
+            .filter(|u| scope.is_none_or(|s| *u.name == *s))
+            .collect();
+        let info = client_info
+            .cloned()
+            .unwrap_or_else(protocol::implementation);
+        let opened = futures_util::future::join_all(upstreams.iter().map(|upstream| {
+            let info = &info;
+            async move {
+                match upstream.open_client_session(info, capabilities).await {
+                    Ok(session) => session.map(|s| (upstream.name.clone(), s)),
+                    Err(error) => {
+                        tracing::warn!(upstream = %upstream.name, "could not pin a session: {error}");
+                        None
+                    }
+                }
+            }
+        }))
+        .await;
+        opened.into_iter().flatten().collect()
+    }
+
     /// Ends every long-lived stream, so that shutdown waits only for calls.
     pub fn close_streams(&self) {
         self.listeners.close_all();

@@ -128,7 +128,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reject
     }
 }
 
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(super) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     fn sextet(c: u8) -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

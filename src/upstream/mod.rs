@@ -434,6 +434,26 @@ impl Upstream {
         }
     }
 
+    /// Opens a 2025 client's own upstream session now rather than on first
+    /// use (sealed session ids carry it to every replica). `None` when
+    /// there is nothing to pin: a 2026 upstream has no sessions, and stdio
+    /// and HTTP+SSE sessions cannot move between replicas.
+    pub async fn open_client_session(
+        &self,
+        client_info: &Value,
+        capabilities: &Value,
+    ) -> Result<Option<Arc<UpstreamSession>>, UpstreamError> {
+        let legacy = self.era().is_some_and(|e| *e != Era::Modern);
+        if !legacy || !matches!(**self.link(), Link::Http(_)) {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + self.spec.timeout;
+        let session = self
+            .initialize(Some((client_info, capabilities)), deadline)
+            .await?;
+        Ok(Some(Arc::new(session)))
+    }
+
     /// Ends a client's upstream session (client sent DELETE).
     pub async fn end_session(&self, slot: &SessionSlot) {
         let Some(session) = slot.take().await else {

@@ -59,6 +59,14 @@ impl SessionSlot {
         }
     }
 
+    /// Fills an empty slot with a session established elsewhere (at
+    /// `initialize`, or carried in a sealed id).
+    pub fn set(&self, session: Arc<UpstreamSession>) {
+        if let Ok(mut guard) = self.current.try_write() {
+            guard.get_or_insert(session);
+        }
+    }
+
     /// Empties the slot, returning what it held (to end it upstream).
     pub async fn take(&self) -> Option<Arc<UpstreamSession>> {
         self.current.write().await.take()
