@@ -72,34 +72,31 @@ impl Changes {
 
     /// What differs between a scope of one snapshot and a scope of another
     /// (`None`: the scope does not exist there, so it lists nothing).
-    fn between(
-        old: &Catalog,
-        old_scope: Option<Scope<'_>>,
-        new: &Catalog,
-        new_scope: Option<Scope<'_>>,
+    fn between<'a>(
+        old: &'a Catalog,
+        old_scope: Option<Scope<'a>>,
+        new: &'a Catalog,
+        new_scope: Option<Scope<'a>>,
     ) -> Changes {
-        let named = |catalog: &Catalog, scope: Option<Scope<'_>>, prompts: bool| -> Vec<String> {
-            scope
-                .map(|scope| catalog.named(prompts, scope).map(str::to_owned).collect())
-                .unwrap_or_default()
+        // Compared in place: a rebuild must not copy every definition.
+        let named_differ = |prompts: bool| {
+            let old = old_scope.into_iter().flat_map(|s| old.named(prompts, s));
+            let new = new_scope.into_iter().flat_map(|s| new.named(prompts, s));
+            !old.eq(new)
         };
-        let resources = |catalog: &Catalog, scope: Option<Scope<'_>>| -> Vec<Value> {
-            scope
-                .map(|scope| {
-                    let mut all: Vec<Value> = catalog
-                        .resources(scope, false)
-                        .into_iter()
-                        .cloned()
-                        .collect();
-                    all.extend(catalog.resources(scope, true).into_iter().cloned());
-                    all
-                })
-                .unwrap_or_default()
+        let resources_differ = |templates: bool| {
+            let old = old_scope
+                .map(|s| old.resources(s, templates))
+                .unwrap_or_default();
+            let new = new_scope
+                .map(|s| new.resources(s, templates))
+                .unwrap_or_default();
+            old != new
         };
         Changes {
-            tools: named(old, old_scope, false) != named(new, new_scope, false),
-            prompts: named(old, old_scope, true) != named(new, new_scope, true),
-            resources: resources(old, old_scope) != resources(new, new_scope),
+            tools: named_differ(false),
+            prompts: named_differ(true),
+            resources: resources_differ(false) || resources_differ(true),
         }
     }
 }

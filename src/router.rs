@@ -332,6 +332,19 @@ fn list_outcome(
     items: Vec<&str>,
     next_cursor: Option<String>,
 ) -> Outcome {
+    let body = list_body(id, key, &items, next_cursor.as_deref(), request.is_modern());
+    Outcome::Json(StatusCode::OK, Bytes::from(body))
+}
+
+/// A list response built by concatenating the snapshot's pre-serialised
+/// items (the `tools/list` hot path; see benches/catalog.rs).
+pub fn list_body(
+    id: &Value,
+    key: &str,
+    items: &[&str],
+    next_cursor: Option<&str>,
+    modern: bool,
+) -> String {
     let size: usize = items.iter().map(|i| i.len() + 1).sum();
     let mut out = String::with_capacity(size + 160);
     out.push_str(r#"{"jsonrpc":"2.0","id":"#);
@@ -348,13 +361,13 @@ fn list_outcome(
     out.push(']');
     if let Some(cursor) = next_cursor {
         out.push_str(r#","nextCursor":"#);
-        out.push_str(&Value::String(cursor).to_string());
+        out.push_str(&Value::String(cursor.to_string()).to_string());
     }
-    if request.is_modern() {
+    if modern {
         out.push_str(&format!(
             r#","resultType":"complete","ttlMs":{LIST_TTL_MS},"cacheScope":"public""#
         ));
     }
     out.push_str("}}");
-    Outcome::Json(StatusCode::OK, Bytes::from(out))
+    out
 }
