@@ -383,42 +383,35 @@ pub fn parse(
         });
     }
 
-    let session_idle_timeout = match raw.session_idle_timeout {
-        None => DEFAULT_SESSION_IDLE_TIMEOUT,
-        Some(t) => parse_duration(&t.value)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                error(format!(
-                    "line {}: sessionIdleTimeout: {:?} is not a duration like 30m or 1h",
-                    t.referenced.line(),
-                    t.value
-                ))
-            })?,
-    };
-
-    let defaults = HealthSettings::default();
-    let health_duration = |value: Option<Spanned<String>>, key: &str, default: Duration| match value
-    {
+    // A positive duration setting, or its default; the error names the key.
+    let duration = |value: Option<Spanned<String>>, key: &str, default: Duration| match value {
         None => Ok(default),
         Some(t) => parse_duration(&t.value)
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
                 error(format!(
-                    "line {}: health.{key}: {:?} is not a duration like 15s",
+                    "line {}: {key}: {:?} is not a duration like 30s, 15m or 1h",
                     t.referenced.line(),
                     t.value
                 ))
             }),
     };
+    let session_idle_timeout = duration(
+        raw.session_idle_timeout,
+        "sessionIdleTimeout",
+        DEFAULT_SESSION_IDLE_TIMEOUT,
+    )?;
+
+    let defaults = HealthSettings::default();
     let health = HealthSettings {
-        probe_interval: health_duration(
+        probe_interval: duration(
             raw.health.probe_interval,
-            "probeInterval",
+            "health.probeInterval",
             defaults.probe_interval,
         )?,
-        grace_period: health_duration(
+        grace_period: duration(
             raw.health.grace_period,
-            "gracePeriod",
+            "health.gracePeriod",
             defaults.grace_period,
         )?,
     };
@@ -446,18 +439,11 @@ pub fn parse(
                 .iter()
                 .map(|k| expand(k))
                 .collect::<Result<_, _>>()?;
-            let max_age = match sessions.max_age {
-                None => Duration::from_secs(24 * 3600),
-                Some(t) => parse_duration(&t.value)
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| {
-                        error(format!(
-                            "line {}: sessions.maxAge: {:?} is not a duration like 24h",
-                            t.referenced.line(),
-                            t.value
-                        ))
-                    })?,
-            };
+            let max_age = duration(
+                sessions.max_age,
+                "sessions.maxAge",
+                Duration::from_secs(24 * 3600),
+            )?;
             Some(Sealing {
                 key,
                 previous_keys,
