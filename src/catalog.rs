@@ -390,10 +390,6 @@ impl Catalog {
         }
         capabilities
     }
-
-    pub fn tool_count(&self) -> usize {
-        self.tools.len()
-    }
 }
 
 /// A `cursor` the gateway did not issue.

@@ -10,8 +10,6 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
-/// MCP: a resource URI that no upstream serves.
-pub const RESOURCE_NOT_FOUND: i64 = -32002;
 /// MCP 2026-07-28: an `Mcp-*` header disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
 /// MCP 2026-07-28: a protocol version the gateway does not speak.

@@ -23,13 +23,6 @@ pub enum Health {
     Failing(String),
 }
 
-/// A health state and when it began.
-#[derive(Debug, Clone)]
-pub struct HealthState {
-    pub health: Health,
-    pub since: Instant,
-}
-
 struct Member {
     upstream: Arc<Upstream>,
     /// Wakes the monitor to probe now (a call just failed).
@@ -45,7 +38,8 @@ pub struct Pool {
     /// What each member last listed; absent while it is not ready (or has
     /// been failing for longer than the grace period).
     listings: DashMap<Arc<str>, Arc<Listing>>,
-    health: DashMap<Arc<str>, HealthState>,
+    /// Last state per upstream: a change is logged once, not per attempt.
+    health: DashMap<Arc<str>, Health>,
     catalog: ArcSwap<Catalog>,
     changes: broadcast::Sender<Arc<CatalogChange>>,
     /// Serialises rebuilds so that snapshots are swapped in order.
@@ -82,10 +76,6 @@ impl Pool {
     /// Every configured upstream.
     pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
         self.members.iter().map(|m| m.upstream.clone()).collect()
-    }
-
-    pub fn health(&self, name: &str) -> Option<HealthState> {
-        self.health.get(name).map(|h| h.clone())
     }
 
     /// Catalog changes, for list_changed delivery.
@@ -262,7 +252,7 @@ impl Pool {
         let changed = self
             .health
             .get(&*upstream.name)
-            .is_none_or(|h| h.health != Health::Failing(message.clone()));
+            .is_none_or(|h| *h != Health::Failing(message.clone()));
         if changed {
             tracing::warn!(
                 upstream = %upstream.name,
@@ -297,9 +287,7 @@ impl Pool {
     }
 
     fn set_health(&self, name: &Arc<str>, health: Health) {
-        let since = Instant::now();
-        self.health
-            .insert(name.clone(), HealthState { health, since });
+        self.health.insert(name.clone(), health);
     }
 
     fn publish(&self, name: &Arc<str>, listing: Listing) {

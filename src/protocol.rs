@@ -15,9 +15,6 @@ pub const SUPPORTED: &[&str] = &[
     "2025-03-26",
     "2024-11-05",
 ];
-/// What a Streamable HTTP request without `MCP-Protocol-Version` is taken to
-/// be (the 2025 transport's backwards-compatibility rule).
-pub const DEFAULT_WITHOUT_HEADER: &str = "2025-03-26";
 
 pub const HEADER_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 pub const HEADER_SESSION_ID: &str = "mcp-session-id";

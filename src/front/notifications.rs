@@ -127,14 +127,6 @@ impl Listeners {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
-
     fn add(
         &self,
         scope: Option<Arc<str>>,

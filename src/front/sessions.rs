@@ -231,12 +231,4 @@ impl Sessions {
     pub fn remove(&self, id: &str) -> Option<Arc<ClientSession>> {
         self.by_id.remove(id).map(|(_, s)| s)
     }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
 }
