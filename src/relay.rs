@@ -35,16 +35,35 @@ pub async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
-    let session = match &request.client {
-        Client::Legacy(session) => Some(session.clone()),
-        Client::Modern => None,
+    // Looked up once: the forward and the relay share them.
+    let (session, slot) = match &request.client {
+        Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
+        Client::Modern => (None, None),
     };
     // A 2025 client cancels with a notification naming this id.
     let tracked = session.as_ref().map(|s| s.track(id));
-    let bridge_input = session.is_some() && is_modern(upstream) && may_need_input(&message);
+    let adapt = Adapt {
+        client_modern: session.is_none(),
+        upstream_modern: is_modern(upstream),
+    };
+    // Only a 2026 upstream's input request to a 2025 client needs the
+    // request again (to retry it with the answers).
+    let bridge_input = session.is_some() && adapt.upstream_modern && may_need_input(&message);
     let retry_template = bridge_input.then(|| message.clone());
+    let forwarded = if bridge_input {
+        request.forwarded.clone()
+    } else {
+        Vec::new()
+    };
+    let sent = send(
+        upstream,
+        message,
+        slot.as_deref(),
+        session.as_deref(),
+        &request.forwarded,
+    );
     let reply = tokio::select! {
-        reply = forward(request, upstream, message) => reply,
+        reply = sent => reply,
         // Dropping the forward cancels upstream (see upstream::cancel).
         _ = cancelled(tracked.as_ref()) => return Err(cancelled_failure()),
     };
@@ -60,19 +79,15 @@ pub async fn forward_request(
             return Err(upstream_failure(upstream, error));
         }
     };
-    let adapt = Adapt::new(request, upstream);
     let relay = Relay {
         upstream: upstream.clone(),
         session,
-        slot: match &request.client {
-            Client::Legacy(session) => Some(session.slot(&upstream.name)),
-            Client::Modern => None,
-        },
+        slot,
         adapt,
         id: id.clone(),
         tracked,
         retry_template,
-        forwarded: request.forwarded.clone(),
+        forwarded,
     };
     Ok(match reply {
         Reply::Json { body, status, .. } => {
@@ -139,25 +154,6 @@ fn needs_input(response: &Value) -> bool {
 }
 
 /// Sends one message to `upstream` on behalf of the client.
-async fn forward(
-    request: &Request<'_>,
-    upstream: &Arc<Upstream>,
-    message: Value,
-) -> Result<Reply, UpstreamError> {
-    let (slot, session) = match &request.client {
-        Client::Legacy(session) => (Some(session.slot(&upstream.name)), Some(session.clone())),
-        Client::Modern => (None, None),
-    };
-    send(
-        upstream,
-        message,
-        slot.as_deref(),
-        session.as_deref(),
-        &request.forwarded,
-    )
-    .await
-}
-
 async fn send(
     upstream: &Upstream,
     message: Value,
@@ -452,24 +448,17 @@ fn frame(message: &Value) -> Bytes {
 }
 
 /// Bridges result shapes when the client's era differs from the upstream's.
-pub struct Adapt {
+struct Adapt {
     client_modern: bool,
     upstream_modern: bool,
 }
 
 impl Adapt {
-    pub fn new(request: &Request<'_>, upstream: &Upstream) -> Adapt {
-        Adapt {
-            client_modern: request.is_modern(),
-            upstream_modern: is_modern(upstream),
-        }
-    }
-
-    pub fn needed(&self) -> bool {
+    fn needed(&self) -> bool {
         self.client_modern != self.upstream_modern
     }
 
-    pub fn apply(&self, response: &mut Value) {
+    fn apply(&self, response: &mut Value) {
         if !self.needed() {
             return;
         }

@@ -138,16 +138,16 @@ impl HttpLink {
         };
 
         let status = response.status();
+        let is_stream = is_event_stream(&response);
         // Any answer but an event stream ends the request here.
         let in_flight = match in_flight {
-            Some(in_flight) if !(status.is_success() && is_event_stream(&response)) => {
+            Some(in_flight) if !(status.is_success() && is_stream) => {
                 in_flight.done();
                 None
             }
             other => other,
         };
         let session_id = response.headers().get(HEADER_SESSION_ID).cloned();
-        let is_stream = is_event_stream(&response);
 
         if status == StatusCode::ACCEPTED {
             return Ok(Reply::Accepted);
