@@ -93,10 +93,7 @@ async fn sigterm_lets_calls_in_flight_finish() {
     let mut gateway = Gateway::start(&format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"));
     gateway.wait_for_tools(&["up_sleep"]).await;
     let session = initialize(&gateway.mcp()).await;
-    let mut get_headers = legacy_headers(Some(&session));
-    get_headers.retain(|(n, _)| n != "accept" && n != "content-type");
-    get_headers.push(("accept".into(), "text/event-stream".into()));
-    let mut stream = EventStream::open("GET", &gateway.mcp(), &get_headers, "").await;
+    let mut stream = EventStream::open("GET", &gateway.mcp(), &stream_headers(&session), "").await;
     assert_eq!(stream.status, 200);
 
     let call = tokio::spawn({
@@ -108,28 +105,7 @@ async fn sigterm_lets_calls_in_flight_finish() {
         }
     });
     // Signal once the call is running upstream.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let stats = post(
-            &gateway.mcp(),
-            &legacy_headers(Some(&session)),
-            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up_sleep_stats","arguments":{}}}"#,
-        )
-        .await
-        .json();
-        if stats
-            .pointer("/result/content/0/text")
-            .and_then(|t| t.as_str())
-            .is_some_and(|t| t.contains("\"started\":1"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the call never started: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_sleeping(&gateway, "up", 1).await;
     let signalled = std::time::Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &gateway.proc.child.id().to_string()])

@@ -257,11 +257,7 @@ async fn listen_streams_honour_filters_and_tag_notifications() {
     assert_eq!(ack["params"]["notifications"], json!({}));
 
     let session = initialize(&gateway.mcp()).await;
-    let mut get_headers = legacy_headers(Some(&session));
-    get_headers.retain(|(n, _)| n != "content-type");
-    get_headers.retain(|(n, _)| n != "accept");
-    get_headers.push(("accept".into(), "text/event-stream".into()));
-    let mut legacy = EventStream::open("GET", &gateway.mcp(), &get_headers, "").await;
+    let mut legacy = EventStream::open("GET", &gateway.mcp(), &stream_headers(&session), "").await;
     assert_eq!(legacy.status, 200);
 
     // Adding an upstream changes tools, prompts and resources.

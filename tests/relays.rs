@@ -111,27 +111,6 @@ async fn an_elicitation_is_answered_by_the_client_whatever_the_eras() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
-async fn sleep_stats(gateway: &Gateway, upstream: &str) -> Value {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": { "name": format!("{upstream}_sleep_stats"), "arguments": {},
-                    "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                               "io.modelcontextprotocol/clientCapabilities": {} } },
-    });
-    let name = format!("{upstream}_sleep_stats");
-    let response = post(
-        &gateway.mcp(),
-        &modern_headers("tools/call", Some(&name)),
-        &body.to_string(),
-    )
-    .await;
-    let text = response.json()["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or("{}")
-        .to_string();
-    serde_json::from_str(&text).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_call_is_cancelled_upstream() {
     let upstreams = start().await;
@@ -183,12 +162,7 @@ async fn a_call_broken_mid_flight_fails_clearly_and_is_not_retried() {
             post(&mcp, &legacy_headers(Some(&session)), body).await
         }
     });
-    // The call is running upstream once the upstream counts it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sleep_stats(&gateway, "up").await["started"] != 1 {
-        assert!(Instant::now() < deadline, "the call never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_sleeping(&gateway, "up", 1).await;
     let address = url
         .trim_start_matches("http://")
         .trim_end_matches("/mcp")

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How long any process may take to come up.
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -644,4 +644,46 @@ impl EventStream {
 /// The end (past the blank line) of the first complete event in `buffer`.
 fn find_event_end(buffer: &[u8]) -> Option<usize> {
     buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+}
+
+/// What became of the `sleep` calls of an rmcp test upstream (its
+/// `sleep_stats` tool, called through the gateway as a 2026 client).
+pub async fn sleep_stats(gateway: &Gateway, upstream: &str) -> Value {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": format!("{upstream}_sleep_stats"), "arguments": {},
+                    "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                               "io.modelcontextprotocol/clientCapabilities": {} } },
+    });
+    let name = format!("{upstream}_sleep_stats");
+    let response = post(
+        &gateway.mcp(),
+        &modern_headers("tools/call", Some(&name)),
+        &body.to_string(),
+    )
+    .await;
+    let text = response.json()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("{}")
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Waits until `count` sleep calls have started on the upstream: a call is
+/// in flight there.
+pub async fn wait_until_sleeping(gateway: &Gateway, upstream: &str, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_stats(gateway, upstream).await["started"] != count {
+        assert!(Instant::now() < deadline, "the call never started upstream");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Headers of a 2025 session's GET stream.
+pub fn stream_headers(session: &str) -> Vec<(String, String)> {
+    vec![
+        ("accept".into(), "text/event-stream".into()),
+        ("mcp-session-id".into(), session.into()),
+        ("mcp-protocol-version".into(), "2025-11-25".into()),
+    ]
 }
