@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::config::{self, Config};
 use crate::discovery;
 use crate::front::{Front, notifications::Listeners, sealed::Sealer, sessions::Sessions};
-use crate::pool::Pool;
+use crate::pool::{Origin, Pool};
 use crate::server::{self, Edge};
 
 #[derive(Parser)]
@@ -90,7 +90,12 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let pool = Pool::new(config.health);
-    pool.apply(config.upstreams.clone()).await;
+    pool.apply(Origin::ConfigFile, config.upstreams.clone())
+        .await;
+    if let Some(kubernetes) = config.kubernetes.clone() {
+        pool.await_discovery();
+        tokio::spawn(discovery::kubernetes::run(kubernetes, pool.clone()));
+    }
     if let Some((path, file_config)) = watched {
         tokio::spawn(discovery::config_file::watch(
             path,

@@ -35,6 +35,15 @@ pub struct Config {
     pub health: HealthSettings,
     /// Sealed session ids (replicas sharing sessions); off when absent.
     pub sealing: Option<Sealing>,
+    /// Kubernetes discovery (`MCPServerRegistration`s); off when absent.
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+/// Where Kubernetes discovery looks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesSettings {
+    /// Namespaces whose registrations are read; empty means all.
+    pub namespaces: Vec<String>,
 }
 
 /// The key replicas seal client session ids with.
@@ -82,6 +91,29 @@ pub struct UpstreamSpec {
     pub prefix: String,
     pub transport: TransportSpec,
     pub timeout: Duration,
+    pub source: Source,
+}
+
+/// Where an upstream was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    ConfigFile,
+    /// An `MCPServerRegistration` (or its older `MCPServer` form).
+    Registration {
+        namespace: String,
+        name: String,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::ConfigFile => f.write_str("config file"),
+            Source::Registration { namespace, name } => {
+                write!(f, "registration {namespace}/{name}")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +124,12 @@ pub enum TransportSpec {
         url: String,
         headers: Vec<(String, String)>,
         legacy_sse: LegacySse,
+        /// PEM roots trusted for an https URL besides the system's.
+        ca_pem: Option<String>,
+        /// A Kubernetes Service: requests go to its ready pods (reported
+        /// by discovery), not to the URL's host; TLS still verifies the
+        /// URL's host name.
+        dial_pods: bool,
     },
     /// A child process speaking newline-delimited JSON-RPC on stdio.
     Stdio {
@@ -154,6 +192,14 @@ struct RawConfig {
     #[serde(default)]
     health: RawHealth,
     sessions: Option<RawSessions>,
+    kubernetes: Option<RawKubernetes>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawKubernetes {
+    #[serde(default)]
+    namespaces: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +233,8 @@ struct RawUpstream {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     timeout: Option<Spanned<String>>,
+    /// PEM CA bundle trusted for this https upstream.
+    ca_file: Option<Spanned<String>>,
 }
 
 /// Reads and validates a config file. `env` resolves `${VAR}` references,
@@ -338,10 +386,22 @@ pub fn parse(
                     None if url.trim_end_matches('/').ends_with("/sse") => LegacySse::Detect,
                     None => LegacySse::Never,
                 };
+                let ca_pem = match &entry.ca_file {
+                    None => None,
+                    Some(path) => Some(std::fs::read_to_string(&path.value).map_err(|e| {
+                        error(format!(
+                            "{}: cannot read {:?}: {e}",
+                            key("caFile", path.referenced.line()),
+                            path.value
+                        ))
+                    })?),
+                };
                 TransportSpec::Http {
                     url,
                     headers,
                     legacy_sse,
+                    ca_pem,
+                    dial_pods: false,
                 }
             }
             (None, Some(command)) => {
@@ -380,6 +440,7 @@ pub fn parse(
             prefix,
             transport,
             timeout,
+            source: Source::ConfigFile,
         });
     }
 
@@ -452,7 +513,26 @@ pub fn parse(
         }
     };
 
+    let kubernetes = match raw.kubernetes {
+        None => None,
+        Some(raw) => {
+            let mut namespaces = Vec::with_capacity(raw.namespaces.len());
+            for namespace in raw.namespaces {
+                if !valid_dns_label(&namespace.value) {
+                    return Err(error(format!(
+                        "line {}: kubernetes.namespaces: {:?} is not a namespace name",
+                        namespace.referenced.line(),
+                        namespace.value
+                    )));
+                }
+                namespaces.push(namespace.value);
+            }
+            Some(KubernetesSettings { namespaces })
+        }
+    };
+
     Ok(Config {
+        kubernetes,
         listen,
         health,
         sealing,
@@ -461,6 +541,17 @@ pub fn parse(
         allowed_origins: raw.allowed_origins,
         max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024),
     })
+}
+
+/// An RFC 1123 label, as Kubernetes namespace names are.
+fn valid_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
 }
 
 fn valid_name(name: &str) -> bool {

@@ -4,6 +4,7 @@
 //! the catalog snapshot built from what the ready ones list.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,27 @@ pub enum Health {
     Failing(String),
 }
 
+/// Who declared a set of upstreams; each replaces only its own set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    ConfigFile,
+    Kubernetes,
+}
+
+/// What the pool knows of one upstream, for status reporting.
+#[derive(Debug, Clone)]
+pub struct UpstreamState {
+    pub health: Health,
+    /// Tools it contributes (0 while it has none in the catalog).
+    pub tools: usize,
+}
+
 struct Member {
     upstream: Arc<Upstream>,
     /// Wakes the monitor to probe now (a call just failed).
     suspect: Arc<Notify>,
+    /// Wakes the monitor to re-fetch the lists now (its pods changed).
+    refetch: Arc<Notify>,
     /// The monitor; aborted when the member is removed or replaced.
     task: tokio::task::JoinHandle<()>,
 }
@@ -44,6 +62,12 @@ pub struct Pool {
     changes: broadcast::Sender<Arc<CatalogChange>>,
     /// Serialises rebuilds so that snapshots are swapped in order.
     rebuild_lock: std::sync::Mutex<()>,
+    /// The desired set of each origin; reconciled together.
+    desired: tokio::sync::Mutex<HashMap<Origin, Vec<UpstreamSpec>>>,
+    /// Ready pods per Kubernetes upstream, kept for one not started yet.
+    endpoints: DashMap<String, Vec<SocketAddr>>,
+    /// A discovery source has not completed its first sync (`/readyz`).
+    discovery_pending: std::sync::atomic::AtomicBool,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -61,6 +85,9 @@ impl Pool {
             catalog: ArcSwap::from_pointee(Catalog::default()),
             changes: broadcast::channel(64).0,
             rebuild_lock: std::sync::Mutex::new(()),
+            desired: Default::default(),
+            endpoints: DashMap::new(),
+            discovery_pending: Default::default(),
         })
     }
 
@@ -91,10 +118,83 @@ impl Pool {
         }
     }
 
+    /// Health and tool count of one upstream.
+    pub fn state(&self, name: &str) -> Option<UpstreamState> {
+        let health = self.health.get(name)?.clone();
+        let tools = self.listings.get(name).map_or(0, |l| l.tools.len());
+        Some(UpstreamState { health, tools })
+    }
+
+    /// Prefixes of the upstreams `origin` declared, with their names.
+    pub async fn prefixes(&self, origin: Origin) -> Vec<(String, String)> {
+        let desired = self.desired.lock().await;
+        desired
+            .get(&origin)
+            .into_iter()
+            .flatten()
+            .map(|s| (s.prefix.clone(), s.name.clone()))
+            .collect()
+    }
+
+    /// The ready pods of a Kubernetes Service upstream changed (or were
+    /// first seen): sessions on a pod that left move on their next call,
+    /// and the lists are re-fetched, announcing a real difference.
+    pub fn set_endpoints(&self, name: &str, ready: Vec<SocketAddr>) {
+        if let Some(member) = self.members.get(name)
+            && member.upstream.set_endpoints(ready.clone())
+        {
+            member.refetch.notify_one();
+        }
+        self.endpoints.insert(name.to_string(), ready);
+    }
+
+    /// Readiness waits for a discovery source's first sync.
+    pub fn await_discovery(&self) {
+        self.discovery_pending
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn discovery_synced(&self) {
+        self.discovery_pending
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Config loaded and discovery synced.
+    pub fn ready(&self) -> bool {
+        !self
+            .discovery_pending
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Replaces what `origin` declares and reconciles. Names and prefixes
+    /// already taken by another origin are refused (the config file's
+    /// first, then in each origin's order).
+    pub async fn apply(self: &Arc<Self>, origin: Origin, specs: Vec<UpstreamSpec>) {
+        let mut desired = self.desired.lock().await;
+        desired.insert(origin, specs);
+        let mut origins: Vec<_> = desired.keys().copied().collect();
+        origins.sort();
+        let mut names = std::collections::HashSet::new();
+        let mut prefixes = std::collections::HashSet::new();
+        let mut union = Vec::new();
+        for origin in origins {
+            for spec in &desired[&origin] {
+                if !names.insert(spec.name.as_str()) || !prefixes.insert(spec.prefix.as_str()) {
+                    tracing::warn!(upstream = %spec.name, source = %spec.source, prefix = %spec.prefix, "name or prefix already taken; not started");
+                    continue;
+                }
+                union.push(spec.clone());
+            }
+        }
+        drop(names);
+        drop(prefixes);
+        self.reconcile(union).await;
+    }
+
     /// Reconciles towards `desired`: starts new upstreams, drops removed
     /// ones and restarts those whose spec changed. One rebuild at the end,
     /// so an edit announces one change.
-    pub async fn apply(self: &Arc<Self>, desired: Vec<UpstreamSpec>) {
+    async fn reconcile(self: &Arc<Self>, desired: Vec<UpstreamSpec>) {
         let wanted: HashMap<&str, &UpstreamSpec> =
             desired.iter().map(|s| (s.name.as_str(), s)).collect();
         let stale: Vec<Arc<str>> = self
@@ -106,6 +206,9 @@ impl Pool {
         for name in stale {
             if let Some((_, member)) = self.members.remove(&name) {
                 member.task.abort();
+                if !wanted.contains_key(&*name) {
+                    self.endpoints.remove(&*name);
+                }
                 self.listings.remove(&name);
                 self.health.remove(&name);
                 tracing::info!(upstream = %name, "upstream removed");
@@ -125,14 +228,23 @@ impl Pool {
                 }
             };
             let name = upstream.name.clone();
+            if let Some(ready) = self.endpoints.get(&*name) {
+                upstream.set_endpoints(ready.clone());
+            }
             self.set_health(&name, Health::Connecting);
             let suspect = Arc::new(Notify::new());
-            let task = tokio::spawn(self.clone().monitor(upstream.clone(), suspect.clone()));
+            let refetch = Arc::new(Notify::new());
+            let task = tokio::spawn(self.clone().monitor(
+                upstream.clone(),
+                suspect.clone(),
+                refetch.clone(),
+            ));
             self.members.insert(
                 name,
                 Member {
                     upstream,
                     suspect,
+                    refetch,
                     task,
                 },
             );
@@ -142,7 +254,12 @@ impl Pool {
 
     /// Connects, follows, and reconnects with exponential backoff, for as
     /// long as the upstream is configured.
-    async fn monitor(self: Arc<Self>, upstream: Arc<Upstream>, suspect: Arc<Notify>) {
+    async fn monitor(
+        self: Arc<Self>,
+        upstream: Arc<Upstream>,
+        suspect: Arc<Notify>,
+        refetch: Arc<Notify>,
+    ) {
         let mut backoff = MIN_BACKOFF;
         let mut failing_since: Option<Instant> = None;
         loop {
@@ -181,7 +298,9 @@ impl Pool {
                     );
                     self.set_health(&upstream.name, Health::Ready);
                     self.publish(&upstream.name, listing);
-                    let error = self.follow(&upstream, &capabilities, &suspect).await;
+                    let error = self
+                        .follow(&upstream, &capabilities, &suspect, &refetch)
+                        .await;
                     self.failing(&upstream, &error, &mut failing_since);
                 }
                 Err(error) => {
@@ -194,7 +313,11 @@ impl Pool {
                         })
                         .filter(|left| !left.is_zero())
                         .unwrap_or(MAX_BACKOFF);
-                    tokio::time::sleep(backoff.min(until_grace)).await;
+                    // New pods are worth trying at once.
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.min(until_grace)) => {}
+                        _ = refetch.notified() => {}
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -207,6 +330,7 @@ impl Pool {
         upstream: &Arc<Upstream>,
         capabilities: &serde_json::Value,
         suspect: &Notify,
+        refetch: &Notify,
     ) -> UpstreamError {
         let (signals, mut signal) = mpsc::channel(8);
         let watch = upstream.watch(signals);
@@ -224,6 +348,13 @@ impl Pool {
                     Ok(WatchEnd::Closed) => return UpstreamError::Broken("change stream closed".into()),
                     Err(error) => return error,
                 },
+                _ = refetch.notified() => {
+                    tracing::info!(upstream = %upstream.name, "pods changed; re-fetching the lists");
+                    match upstream.refresh(capabilities).await {
+                        Ok(listing) => self.publish(&upstream.name, listing),
+                        Err(error) => return error,
+                    }
+                }
                 Some(Signal::ListChanged) = signal.recv() => {
                     match upstream.refresh(capabilities).await {
                         Ok(listing) => self.publish(&upstream.name, listing),

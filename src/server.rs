@@ -29,7 +29,13 @@ impl Edge {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
-            "/readyz" => return text(StatusCode::OK, "ready\n"),
+            "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
+            "/readyz" => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: Kubernetes discovery has not synced yet\n",
+                );
+            }
             _ => {}
         }
         // `/mcp`, `/sse`, `/message`, each also as `/servers/{name}/…`.

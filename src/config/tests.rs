@@ -44,6 +44,8 @@ upstreams:
             url: "http://127.0.0.1:9001/mcp".into(),
             headers: vec![("Authorization".into(), "Bearer s3cret".into())],
             legacy_sse: LegacySse::Never,
+            ca_pem: None,
+            dial_pods: false,
         }
     );
     let files = &config.upstreams[1];

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{self, Config};
-use crate::pool::Pool;
+use crate::pool::{Origin, Pool};
 
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -79,7 +79,7 @@ pub async fn watch(path: PathBuf, mut current: Config, pool: Arc<Pool>) {
             upstreams = next.upstreams.len(),
             "config file changed, applying upstreams"
         );
-        pool.apply(next.upstreams.clone()).await;
+        pool.apply(Origin::ConfigFile, next.upstreams.clone()).await;
         current = next;
     }
 }

@@ -3,5 +3,7 @@
 //! reconciles towards them.
 //!
 //! - [`config_file`]: the YAML file, re-read when it changes.
+//! - [`kubernetes`]: `MCPServerRegistration`s and what they point at.
 
 pub mod config_file;
+pub mod kubernetes;

@@ -333,6 +333,12 @@ impl Front {
                             Some((name.to_string(), id.to_string(), version.to_string()))
                         })
                         .collect(),
+                    p: pinned
+                        .iter()
+                        .filter_map(|(name, session)| {
+                            Some((name.to_string(), session.endpoint?.to_string()))
+                        })
+                        .collect(),
                 };
                 (Some(Arc::from(sealer.seal(&sealed))), pinned)
             }
@@ -454,6 +460,7 @@ impl Front {
                     version: HeaderValue::from_static(upstream_version),
                     generation: 0,
                     capabilities: Value::Null,
+                    endpoint: None,
                     sse: None,
                 }));
         }

@@ -30,6 +30,10 @@ pub struct SealedSession {
     pub e: u64,
     /// Upstream sessions: (upstream name, `Mcp-Session-Id`, protocol version).
     pub u: Vec<(String, String, String)>,
+    /// The pod each Kubernetes upstream session lives on: (upstream name,
+    /// address). Apart from `u` so ids sealed before it still open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub p: Vec<(String, String)>,
 }
 
 pub struct Sealer {
@@ -143,6 +147,7 @@ mod tests {
             s: None,
             e: now() + 60,
             u: vec![("up".into(), "abc".into(), "2025-11-25".into())],
+            p: vec![("up".into(), "10.0.0.7:8080".into())],
         }
     }
 

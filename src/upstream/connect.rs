@@ -152,18 +152,21 @@ impl Upstream {
             Link::Sse(link) => Some(link.open().await?),
             _ => None,
         };
+        // A session on a Kubernetes Service lives on one pod: chosen here.
+        let endpoint = self.pick_endpoint()?;
         let opening = UpstreamSession {
             id: None,
             version: HeaderValue::from_static(protocol::LEGACY[0]),
             generation: 0,
             capabilities: Value::Null,
+            endpoint,
             sse: connection.clone(),
         };
         let reply = self
             .exchange(
                 &message,
                 None,
-                connection.is_some().then_some(&opening),
+                (connection.is_some() || endpoint.is_some()).then_some(&opening),
                 &[],
                 deadline,
                 None,
@@ -203,6 +206,7 @@ impl Upstream {
                     .unwrap_or_else(|| json!({})),
                 Some(_) => Value::Null,
             },
+            endpoint,
             sse: connection,
         };
         let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });

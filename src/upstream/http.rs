@@ -1,17 +1,21 @@
 //! Streamable HTTP toward one upstream (both eras): one POST per message,
 //! the answer either a JSON body or an event stream.
 
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::endpoints::Endpoints;
 use super::{InFlight, Reply, UpstreamError};
 use crate::protocol::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::sse;
@@ -19,17 +23,82 @@ use crate::sse;
 /// Largest JSON body accepted from an upstream.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// One connection pool shared by every HTTP upstream.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// A connection pool; one is shared by every upstream that trusts the
+/// system roots, an upstream with its own CA or TLS name gets its own.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// The client for upstreams that need nothing special.
 pub fn client() -> HttpClient {
+    build_client(
+        tls_config(None).expect("the system roots alone always build"),
+        None,
+    )
+}
+
+/// A client trusting `ca_pem` besides the system roots, and verifying the
+/// certificate for `server_name` whatever address is dialed (a pod behind
+/// a Service answers with the Service's certificate).
+pub fn client_with(ca_pem: Option<&str>, server_name: Option<&str>) -> Result<HttpClient, String> {
+    Ok(build_client(tls_config(ca_pem)?, server_name))
+}
+
+fn build_client(tls: rustls::ClientConfig, server_name: Option<&str>) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    // TLS is layered above: the TCP connector must accept https URIs.
+    connector.enforce_http(false);
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let builder = match server_name
+        .and_then(|name| rustls::pki_types::ServerName::try_from(name.to_string()).ok())
+    {
+        Some(name) => {
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .build(builder.enable_http1().wrap_connector(connector))
+}
+
+/// The system's trusted roots, read once.
+fn system_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() {
+            tracing::warn!("no system CA certificates found; https upstreams need a caFile");
+        }
+        found.certs
+    })
+}
+
+fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    // Unparseable system certificates are skipped, as browsers do.
+    let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
+    if let Some(pem) = ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| format!("CA bundle: {e}"))?;
+            roots.add(cert).map_err(|e| format!("CA bundle: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("CA bundle: no PEM certificate found".into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Headers of one outbound POST besides the configured ones.
@@ -40,6 +109,8 @@ pub struct PostHeaders<'a> {
     pub method: Option<&'a str>,
     pub name: Option<&'a str>,
     pub forwarded: &'a [(HeaderName, HeaderValue)],
+    /// The pod a session is pinned to (Kubernetes upstreams).
+    pub endpoint: Option<SocketAddr>,
 }
 
 pub struct HttpLink {
@@ -47,6 +118,8 @@ pub struct HttpLink {
     uri: Uri,
     /// Configured headers (this upstream's own credentials).
     headers: HeaderMap,
+    /// Set for a Kubernetes Service: requests go to its ready pods.
+    endpoints: Option<Arc<Endpoints>>,
 }
 
 impl HttpLink {
@@ -64,12 +137,11 @@ impl HttpLink {
         client: HttpClient,
         url: &str,
         headers: &[(String, String)],
+        endpoints: Option<Arc<Endpoints>>,
     ) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
-        if uri.scheme_str() == Some("https") {
-            // Upstream TLS arrives with the security work; refusing beats
-            // silently talking plain HTTP to an https URL.
-            return Err(format!("{url}: https upstreams are not supported yet"));
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!("{url}: not an http(s) URL"));
         }
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -82,7 +154,33 @@ impl HttpLink {
             client,
             uri,
             headers: map,
+            endpoints,
         })
+    }
+
+    /// Whether requests go to pods (and sessions are pinned to one).
+    pub fn endpoints(&self) -> Option<&Arc<Endpoints>> {
+        self.endpoints.as_ref()
+    }
+
+    /// Where one request goes: the URL, or for a Kubernetes Service the
+    /// pinned pod or else a ready one (same scheme and path).
+    fn target(&self, pinned: Option<SocketAddr>) -> Result<Uri, UpstreamError> {
+        let Some(endpoints) = &self.endpoints else {
+            return Ok(self.uri.clone());
+        };
+        let endpoint = match pinned {
+            Some(endpoint) => endpoint,
+            None => endpoints.pick()?,
+        };
+        let mut parts = self.uri.clone().into_parts();
+        parts.authority = Some(
+            endpoint
+                .to_string()
+                .parse()
+                .map_err(|e| UpstreamError::Protocol(format!("endpoint {endpoint}: {e}")))?,
+        );
+        Uri::from_parts(parts).map_err(|e| UpstreamError::Protocol(e.to_string()))
     }
 
     /// Posts one JSON-RPC message. `expect_id` is the id of the request
@@ -98,7 +196,7 @@ impl HttpLink {
     ) -> Result<Reply, UpstreamError> {
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(self.uri.clone())
+            .uri(self.target(headers.endpoint)?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream");
         let map = request.headers_mut().expect("builder has no error yet");
@@ -208,10 +306,11 @@ impl HttpLink {
         &self,
         session: Option<&HeaderValue>,
         version: &HeaderValue,
+        endpoint: Option<SocketAddr>,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
         let mut request = Request::builder()
             .method(Method::GET)
-            .uri(self.uri.clone())
+            .uri(self.target(endpoint)?)
             .header(header::ACCEPT, "text/event-stream")
             .header(HEADER_PROTOCOL_VERSION, version.clone());
         if let Some(session) = session {
@@ -247,10 +346,18 @@ impl HttpLink {
     }
 
     /// Ends an upstream session (best effort: the upstream may have gone).
-    pub async fn delete(&self, session: &HeaderValue, version: &HeaderValue) {
+    pub async fn delete(
+        &self,
+        session: &HeaderValue,
+        version: &HeaderValue,
+        endpoint: Option<SocketAddr>,
+    ) {
+        let Ok(uri) = self.target(endpoint) else {
+            return;
+        };
         let request = Request::builder()
             .method(Method::DELETE)
-            .uri(self.uri.clone())
+            .uri(uri)
             .header(HEADER_SESSION_ID, session.clone())
             .header(HEADER_PROTOCOL_VERSION, version.clone());
         let mut request = match request.body(Full::new(Bytes::new())) {

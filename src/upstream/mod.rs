@@ -9,6 +9,7 @@
 mod cancel;
 mod connect;
 mod duplex;
+pub mod endpoints;
 pub mod http;
 pub mod legacy_sse;
 pub mod session;
@@ -18,6 +19,7 @@ mod watch;
 pub use cancel::InFlight;
 pub use watch::{Signal, WatchEnd};
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -118,6 +120,7 @@ impl Link {
                     method: notification.get("method").and_then(Value::as_str),
                     name: None,
                     forwarded: &[],
+                    endpoint: session.and_then(|s| s.endpoint),
                 };
                 let body = Bytes::from(notification.to_string());
                 let _ = link.post(body, &headers, None, deadline, None).await;
@@ -150,6 +153,8 @@ pub struct Upstream {
     era: ArcSwapOption<Era>,
     /// The gateway's own session (legacy upstreams).
     shared: SessionSlot,
+    /// The ready pods of a Kubernetes Service upstream.
+    endpoints: Option<Arc<endpoints::Endpoints>>,
     /// Source of ids for requests the gateway originates or re-numbers.
     next_id: AtomicU64,
 }
@@ -160,13 +165,33 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 impl Upstream {
     pub fn new(spec: UpstreamSpec, client: http::HttpClient) -> Result<Upstream, String> {
         let mut sse_fallback = None;
+        let mut pods = None;
         let link = match &spec.transport {
             TransportSpec::Http {
                 url,
                 headers,
                 legacy_sse,
+                ca_pem,
+                dial_pods,
             } => {
-                let http = http::HttpLink::new(client.clone(), url, headers)?;
+                pods = dial_pods.then(Arc::default);
+                let https = url.starts_with("https:");
+                // Dialing a pod by address, TLS still verifies the name the
+                // URL gives (the Service's certificate).
+                let server_name = if https && *dial_pods {
+                    url.parse::<::http::Uri>()
+                        .ok()
+                        .and_then(|u| u.host().map(str::to_owned))
+                } else {
+                    None
+                };
+                let client = if ca_pem.is_some() || server_name.is_some() {
+                    http::client_with(ca_pem.as_deref(), server_name.as_deref())
+                        .map_err(|e| format!("{}: {e}", spec.name))?
+                } else {
+                    client
+                };
+                let http = http::HttpLink::new(client, url, headers, pods.clone())?;
                 let sse = || Link::Sse(http.legacy_sse(spec.name.clone()));
                 match legacy_sse {
                     LegacySse::Always => sse(),
@@ -193,8 +218,28 @@ impl Upstream {
             on_fallback: AtomicBool::new(false),
             era: ArcSwapOption::empty(),
             shared: SessionSlot::default(),
+            endpoints: pods,
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// Updates the ready pods of a Kubernetes Service upstream; true when
+    /// the set changed (a rollout: the caller re-fetches the lists).
+    pub fn set_endpoints(&self, ready: Vec<SocketAddr>) -> bool {
+        self.endpoints.as_ref().is_some_and(|e| e.set(ready))
+    }
+
+    /// A pod for a new session (None when the upstream is not a Service).
+    fn pick_endpoint(&self) -> Result<Option<SocketAddr>, UpstreamError> {
+        self.endpoints.as_ref().map(|e| e.pick()).transpose()
+    }
+
+    /// False when the session's pod has left the ready set.
+    fn on_ready_endpoint(&self, session: &UpstreamSession) -> bool {
+        match (&self.endpoints, session.endpoint) {
+            (Some(endpoints), Some(endpoint)) => endpoints.is_ready(endpoint),
+            _ => true,
+        }
     }
 
     pub fn era(&self) -> Option<Arc<Era>> {
@@ -290,6 +335,13 @@ impl Upstream {
             let session = slot
                 .get_or_init(|| self.initialize(client, deadline))
                 .await?;
+            if attempt == 0 && !self.on_ready_endpoint(&session) {
+                // Its pod is gone (a rollout): a new session on a ready pod,
+                // without the client noticing.
+                tracing::info!(upstream = %self.name, "upstream session's pod left; moving the session");
+                slot.invalidate(&session).await;
+                continue;
+            }
             let in_flight = is_request.then(|| {
                 InFlight::new(self.link().clone(), sent_id.clone(), Some(session.clone()))
             });
@@ -343,6 +395,7 @@ impl Upstream {
                     method,
                     name,
                     forwarded,
+                    endpoint: session.and_then(|s| s.endpoint),
                 };
                 let body = Bytes::from(
                     serde_json::to_vec(message)
@@ -460,7 +513,7 @@ impl Upstream {
             return;
         };
         if let (Link::Http(link), Some(id)) = (&**self.link(), &session.id) {
-            link.delete(id, &session.version).await;
+            link.delete(id, &session.version, session.endpoint).await;
         }
     }
 

@@ -22,6 +22,8 @@ pub struct UpstreamSession {
     pub generation: u64,
     /// What the upstream declared in its `initialize` result.
     pub capabilities: serde_json::Value,
+    /// For a Kubernetes Service: the pod that holds this session.
+    pub endpoint: Option<std::net::SocketAddr>,
     /// For HTTP+SSE: the stream that is this session.
     pub sse: Option<Arc<super::legacy_sse::SseConnection>>,
 }

@@ -54,7 +54,7 @@ impl Upstream {
                         .get_or_init(|| self.initialize(None, deadline))
                         .await?;
                     match link
-                        .open_stream(session.id.as_ref(), &session.version)
+                        .open_stream(session.id.as_ref(), &session.version, session.endpoint)
                         .await?
                     {
                         Some(messages) => messages,
@@ -115,6 +115,7 @@ impl Upstream {
             method: Some("subscriptions/listen"),
             name: None,
             forwarded: &[],
+            endpoint: None,
         };
         let body = bytes::Bytes::from(message.to_string());
         let expect = message.get("id").cloned();
