@@ -91,9 +91,11 @@ struct Options {
     /// Speak only the 2025 revisions: a 2025-era upstream with sessions,
     /// for the gateway's affinity and era-bridging tests.
     legacy_only: bool,
+    /// Serve HTTPS with this PEM certificate chain and key.
+    tls: Option<(String, String)>,
 }
 
-const USAGE: &str = "usage: conformance-upstream (--http ADDR [--stateless] | --stdio) \
+const USAGE: &str = "usage: conformance-upstream (--http ADDR [--stateless] [--tls CERT KEY] | --stdio) \
                      [--legacy-only] [--extra-tool NAME]...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -102,12 +104,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut stateless = false;
     let mut extra_tools = Vec::new();
     let mut legacy_only = false;
+    let mut tls = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--http" => http = Some(args.next().ok_or("--http needs an address")?),
             "--stdio" => stdio = true,
             "--stateless" => stateless = true,
             "--legacy-only" => legacy_only = true,
+            "--tls" => {
+                let cert = args.next().ok_or("--tls needs a certificate file")?;
+                let key = args.next().ok_or("--tls needs a key file")?;
+                tls = Some((cert, key));
+            }
             "--extra-tool" => extra_tools.push(args.next().ok_or("--extra-tool needs a name")?),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -123,6 +131,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         transport,
         extra_tools,
         legacy_only,
+        tls,
     })
 }
 
@@ -162,7 +171,9 @@ fn main() {
     });
     let result = runtime.block_on(async move {
         match options.transport {
-            Transport::Http { addr, stateless } => serve_http(&addr, stateless, shared).await,
+            Transport::Http { addr, stateless } => {
+                serve_http(&addr, stateless, options.tls, shared).await
+            }
             Transport::Stdio => serve_stdio(shared).await,
         }
     });
@@ -179,7 +190,29 @@ fn main() {
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type HttpResponse = http::Response<BoxBody<Bytes, Infallible>>;
 
-async fn serve_http(addr: &str, stateless: bool, shared: Arc<Shared>) -> Result<(), Error> {
+/// A TLS acceptor for `--tls CERT KEY` (the gateway's upstream TLS tests).
+fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, Error> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve_http(
+    addr: &str,
+    stateless: bool,
+    tls: Option<(String, String)>,
+    shared: Arc<Shared>,
+) -> Result<(), Error> {
+    let acceptor = match &tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     // The default config keeps rmcp's loopback-only `allowed_hosts`, which is
@@ -194,7 +227,8 @@ async fn serve_http(addr: &str, stateless: bool, shared: Arc<Shared>) -> Result<
     );
 
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{local}/mcp")?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    writeln!(stdout, "listening on {scheme}://{local}/mcp")?;
     stdout.flush()?;
     drop(stdout);
 
@@ -209,18 +243,35 @@ async fn serve_http(addr: &str, stateless: bool, shared: Arc<Shared>) -> Result<
             }
         };
         let service = service.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let handler = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                let service = service.clone();
-                async move { Ok::<_, Infallible>(route(&service, request).await) }
-            });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), handler)
-                .await
-            {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            match acceptor {
+                None => serve_connection(stream, service, peer).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, service, peer).await,
+                    Err(error) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                },
             }
         });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    service: StreamableHttpService<Upstream, LocalSessionManager>,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handler = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let service = service.clone();
+        async move { Ok::<_, Infallible>(route(&service, request).await) }
+    });
+    if let Err(error) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), handler)
+        .await
+    {
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
 

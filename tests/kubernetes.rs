@@ -1,0 +1,702 @@
+//! Kubernetes discovery end to end: Switchboard's real kube client against
+//! the in-test API server (a test double: `support::kube_api`), with real
+//! upstream MCP servers standing in for the pods behind each Service.
+//!
+//! Every pod is the rmcp upstream on 127.0.0.1; an EndpointSlice names its
+//! port, so the gateway dials the "pod" exactly as it would in a cluster.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::kube_api::KubeApi;
+use support::*;
+
+const NS: &str = "team";
+
+/// A directory for one test's kubeconfig, removed at the end.
+struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("switchboard-kube-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+const WAIT: Duration = Duration::from_secs(30);
+
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn service(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"namespace": NS, "name": name},
+        "spec": {"type": "ClusterIP", "selector": {"app": name},
+                 "ports": [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]},
+    })
+}
+
+/// The EndpointSlice of `service`: each pod is (port on 127.0.0.1, ready).
+fn slice(service: &str, pods: &[(u16, bool)]) -> Value {
+    // One slice per pod port: in a cluster every pod listens on the same
+    // port; here each "pod" is a process with its own.
+    let endpoints: Vec<Value> = pods
+        .iter()
+        .map(|(_, ready)| json!({"addresses": ["127.0.0.1"], "conditions": {"ready": ready}}))
+        .collect();
+    let port = pods.first().map_or(0, |(port, _)| *port);
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"namespace": NS, "name": format!("{service}-abcde"),
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+        "endpoints": endpoints,
+    })
+}
+
+fn route(name: &str, service: &str) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"namespace": NS, "name": name},
+        "spec": {"parentRefs": [{"name": "mcp-gateway"}],
+                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/mcp"}}],
+                            "backendRefs": [{"name": service, "port": 8080}]}]},
+    })
+}
+
+fn registration(name: &str, route: &str, prefix: &str, created: &str) -> Value {
+    json!({
+        "apiVersion": "mcp.kuadrant.io/v1", "kind": "MCPServerRegistration",
+        "metadata": {"namespace": NS, "name": name, "creationTimestamp": created},
+        "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
+                 "prefix": prefix, "path": "/mcp",
+                 "credentialRef": {"name": "weather-token", "key": "token"}},
+    })
+}
+
+fn ready_condition(api: &KubeApi, kind: (&str, &str), name: &str) -> Value {
+    api.get(kind.0, kind.1, Some(NS), name)
+        .and_then(|o| o.pointer("/status/conditions/0").cloned())
+        .unwrap_or(Value::Null)
+}
+
+const REGISTRATION: (&str, &str) = ("mcp.kuadrant.io/v1", "MCPServerRegistration");
+
+/// Waits until the registration's Ready condition has `reason`.
+async fn wait_for_reason(api: &KubeApi, kind: (&str, &str), name: &str, reason: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let condition = ready_condition(api, kind, name);
+        if condition["reason"] == reason {
+            return api.get(kind.0, kind.1, Some(NS), name).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: Ready never had reason {reason}; last: {condition}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The upstream's report of one call (`session_info`) through a 2025 session.
+async fn session_info(gateway: &Gateway, session: &str, id: u32) -> Value {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": "weather_session_info", "arguments": {} }
+    });
+    let response = post(
+        &gateway.mcp(),
+        &legacy_headers(Some(session)),
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let message = response.json();
+    let text = message
+        .pointer("/result/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no text in {message}"));
+    serde_json::from_str(text).unwrap()
+}
+
+fn kube_gateway(api: &KubeApi, dir: &TempDir, upstreams: &str) -> Gateway {
+    let kubeconfig = api.write_kubeconfig(&dir.path);
+    Gateway::start_with_env(
+        &format!("kubernetes: {{}}\nhealth:\n  probeInterval: 1s\n  gracePeriod: 3s\n{upstreams}"),
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    )
+}
+
+async fn wait_ready(gateway: &Gateway) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let response = request("GET", &format!("{}/readyz", gateway.base), &[], "").await;
+        if response.status == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed {}",
+            response.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tool_names(answer: &Value) -> Vec<String> {
+    answer["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {answer}"))
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits for list_changed deliveries until the client's list satisfies `done`.
+fn wait_changed_until(watcher: &mut Watcher, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = watcher.send("wait-changed 5000", Duration::from_secs(10));
+        if answer["changed"] == true {
+            let tools = tool_names(&answer);
+            if done(&tools) {
+                return tools;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no list_changed brought the expected tools; last answer {answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registrations_drive_the_catalog_rollouts_and_status() {
+    let api = KubeApi::start().await;
+    api.register(
+        "mcp.kuadrant.io/v1",
+        "MCPServerRegistration",
+        "mcpserverregistrations",
+        true,
+    );
+    let dir = TempDir::new();
+
+    // Pod A of the weather Service: a 2025-only upstream with sessions.
+    let (pod_a, url_a) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    api.put(service("weather"));
+    api.put(slice("weather", &[(port_of(&url_a), true)]));
+    api.put(route("weather-route", "weather"));
+    api.put(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"namespace": NS, "name": "weather-token"},
+        "data": {"token": base64(b"s3cret-registration-token")},
+    }));
+
+    let gateway = kube_gateway(&api, &dir, "");
+    wait_ready(&gateway).await;
+    let (mut watcher, ready) = Watcher::start(&gateway.mcp(), "modern");
+    assert!(
+        tool_names(&ready).is_empty(),
+        "nothing registered yet: {ready}"
+    );
+
+    // Register: the tools arrive with a notification, the status says so.
+    api.put(registration(
+        "weather",
+        "weather-route",
+        "weather_",
+        "2026-01-01T00:00:00Z",
+    ));
+    let tools = wait_changed_until(&mut watcher, |t| t.iter().any(|n| n == "weather_echo"));
+    assert!(tools.iter().all(|t| t.starts_with("weather_")), "{tools:?}");
+    let object = wait_for_reason(&api, REGISTRATION, "weather", "Ready").await;
+    let status = &object["status"];
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(
+        status["url"],
+        "http://weather.team.svc.cluster.local:8080/mcp"
+    );
+    assert_eq!(
+        status["observedGeneration"],
+        object["metadata"]["generation"]
+    );
+    assert_eq!(status["discoveredTools"], json!(tools.len()));
+    assert!(
+        status["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "serving {} tools from http://weather.team",
+                tools.len()
+            )),
+        "{status}"
+    );
+
+    // The Secret's token is what the upstream sees; the client's is not.
+    let session = initialize(&gateway.mcp()).await;
+    let first = session_info(&gateway, &session, 1).await;
+    assert_eq!(
+        first["headers"]["authorization"], "Bearer s3cret-registration-token",
+        "{first}"
+    );
+    let pinned_session = first["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(
+        session_info(&gateway, &session, 2).await["sessionId"],
+        pinned_session
+    );
+
+    // A newer registration asking for the same prefix is held out.
+    api.put(registration(
+        "copycat",
+        "weather-route",
+        "weather_",
+        "2026-03-01T00:00:00Z",
+    ));
+    let copycat = wait_for_reason(&api, REGISTRATION, "copycat", "DuplicatePrefix").await;
+    let message = copycat["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("team/weather"), "{message}");
+    assert_eq!(
+        ready_condition(&api, REGISTRATION, "weather")["reason"],
+        "Ready"
+    );
+
+    // A rollout: pod B (new version, one more tool) becomes ready, pod A
+    // leaves the slice and stops. The 2025 client's next call works, on a
+    // new upstream session, and the new tool arrives via list_changed.
+    let (_pod_b, url_b) = rmcp_upstream(&[
+        "--http",
+        "127.0.0.1:0",
+        "--legacy-only",
+        "--extra-tool",
+        "forecast",
+    ]);
+    api.put(slice("weather", &[(port_of(&url_b), true)]));
+    let tools = wait_changed_until(&mut watcher, |t| t.iter().any(|n| n == "weather_forecast"));
+    assert!(tools.iter().any(|n| n == "weather_echo"));
+    drop(pod_a);
+    let moved = session_info(&gateway, &session, 3).await;
+    assert_ne!(
+        moved["sessionId"], pinned_session,
+        "the session moved to pod B"
+    );
+    assert_ne!(moved["pid"], first["pid"], "served by another process");
+    assert_eq!(
+        session_info(&gateway, &session, 4).await["sessionId"],
+        moved["sessionId"]
+    );
+
+    // The route's backend changes: the URL moves to the other Service.
+    let (_pod_c, url_c) = rmcp_upstream(&[
+        "--http",
+        "127.0.0.1:0",
+        "--legacy-only",
+        "--extra-tool",
+        "relocated",
+    ]);
+    api.put(service("weather-v2"));
+    api.put(slice("weather-v2", &[(port_of(&url_c), true)]));
+    api.put(route("weather-route", "weather-v2"));
+    wait_changed_until(&mut watcher, |t| t.iter().any(|n| n == "weather_relocated"));
+    let deadline = Instant::now() + WAIT;
+    while api
+        .get(REGISTRATION.0, REGISTRATION.1, Some(NS), "weather")
+        .unwrap()["status"]["url"]
+        != "http://weather-v2.team.svc.cluster.local:8080/mcp"
+    {
+        assert!(Instant::now() < deadline, "the status URL never moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // History compacted and every watch cut: the gateway relists (410
+    // Gone) and still sees the next change — the deletion.
+    let lists_before = registration_lists(&api);
+    api.compact();
+    api.break_watches();
+    api.delete(REGISTRATION.0, REGISTRATION.1, Some(NS), "weather");
+    // The copycat now owns the prefix (its status turns Ready), and the
+    // catalog keeps weather_ tools served through it.
+    wait_for_reason(&api, REGISTRATION, "copycat", "Ready").await;
+    api.delete(REGISTRATION.0, REGISTRATION.1, Some(NS), "copycat");
+    wait_changed_until(&mut watcher, |t| t.is_empty());
+    assert!(
+        registration_lists(&api) > lists_before,
+        "no relist after 410 Gone; requests: {:?}",
+        api.requests()
+            .iter()
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect::<Vec<_>>()
+    );
+
+    // Secrets: read by name only, never listed or watched.
+    let secret_requests: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/secrets"))
+        .collect();
+    assert!(!secret_requests.is_empty());
+    for r in &secret_requests {
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/v1/namespaces/team/secrets/weather-token"),
+            "{r:?}"
+        );
+        assert!(!r.query.contains("watch"), "{r:?}");
+    }
+    let log = gateway.proc.drain(Duration::from_millis(200)).join("\n");
+    assert!(
+        !log.contains("s3cret-registration-token"),
+        "the token reached the log"
+    );
+}
+
+fn registration_lists(api: &KubeApi) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.path.ends_with("/mcpserverregistrations")
+                && !r.query.contains("watch=true")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn older_form_bad_objects_and_missing_links_are_reported_not_fatal() {
+    let api = KubeApi::start().await;
+    api.register(
+        "mcp.kuadrant.io/v1",
+        "MCPServerRegistration",
+        "mcpserverregistrations",
+        true,
+    );
+    // The kagenti CRD is not installed yet.
+    let dir = TempDir::new();
+    let (_pod, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    api.put(service("weather"));
+    api.put(slice("weather", &[(port_of(&url), true)]));
+    api.put(route("weather-route", "weather"));
+
+    let gateway = kube_gateway(&api, &dir, "");
+    wait_ready(&gateway).await;
+    gateway.proc.wait_for(
+        "mcp.kagenti.com/v1alpha1/mcpservers all namespaces is not served",
+        WAIT,
+    );
+
+    // A registration missing its targetRef; one whose route does not exist;
+    // one with no ready pods; one whose credential Secret is missing.
+    api.put(json!({
+        "apiVersion": "mcp.kuadrant.io/v1", "kind": "MCPServerRegistration",
+        "metadata": {"namespace": NS, "name": "broken"},
+        "spec": {"prefix": "broken_"},
+    }));
+    wait_for_reason(&api, REGISTRATION, "broken", "InvalidSpec").await;
+    let mut lost = registration("lost", "no-such-route", "lost_", "2026-01-01T00:00:00Z");
+    lost["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("credentialRef");
+    api.put(lost);
+    let object = wait_for_reason(&api, REGISTRATION, "lost", "RouteNotFound").await;
+    assert!(
+        object["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTPRoute team/no-such-route not found")
+    );
+    api.put(service("idle"));
+    api.put(slice("idle", &[(port_of(&url), false)]));
+    api.put(route("idle-route", "idle"));
+    let mut idle = registration("idle", "idle-route", "idle_", "2026-01-01T00:00:00Z");
+    idle["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("credentialRef");
+    api.put(idle);
+    wait_for_reason(&api, REGISTRATION, "idle", "NoReadyEndpoints").await;
+    api.put(registration(
+        "secretless",
+        "weather-route",
+        "secretless_",
+        "2026-01-01T00:00:00Z",
+    ));
+    wait_for_reason(&api, REGISTRATION, "secretless", "SecretNotFound").await;
+
+    // The older kagenti form, once its CRD appears.
+    api.register("mcp.kagenti.com/v1alpha1", "MCPServer", "mcpservers", true);
+    api.put(json!({
+        "apiVersion": "mcp.kagenti.com/v1alpha1", "kind": "MCPServer",
+        "metadata": {"namespace": NS, "name": "legacy"},
+        "spec": {"targetRef": {"name": "weather-route"}, "toolPrefix": "old_"},
+    }));
+    gateway.wait_for_tools(&["old_echo"]).await;
+    wait_for_reason(
+        &api,
+        ("mcp.kagenti.com/v1alpha1", "MCPServer"),
+        "legacy",
+        "Ready",
+    )
+    .await;
+
+    // Disabled: the tools leave.
+    api.put(json!({
+        "apiVersion": "mcp.kagenti.com/v1alpha1", "kind": "MCPServer",
+        "metadata": {"namespace": NS, "name": "legacy"},
+        "spec": {"targetRef": {"name": "weather-route"}, "toolPrefix": "old_", "state": "Disabled"},
+    }));
+    wait_for_reason(
+        &api,
+        ("mcp.kagenti.com/v1alpha1", "MCPServer"),
+        "legacy",
+        "Disabled",
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while list_tool_names(&gateway.mcp())
+        .await
+        .iter()
+        .any(|t| t.starts_with("old_"))
+    {
+        assert!(Instant::now() < deadline, "disabled tools stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_cluster_access_the_file_is_served() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let gateway = Gateway::start_with_env(
+        &format!("kubernetes: {{}}\nupstreams:\n  - name: local\n    url: \"{url}\"\n"),
+        &[("KUBECONFIG", "/nonexistent/kubeconfig")],
+    );
+    gateway.proc.wait_for("Kubernetes discovery is off", WAIT);
+    wait_ready(&gateway).await;
+    gateway.wait_for_tools(&["local_echo"]).await;
+}
+
+/// A private CA and a server certificate for `names`, made with openssl.
+fn private_ca(dir: &TempDir, names: &[&str]) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir.path)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=switchboard test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    let san = format!(
+        "subjectAltName={}",
+        names
+            .iter()
+            .map(|n| format!("DNS:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=upstream",
+            "-addext",
+            &san,
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-copy_extensions",
+        "copyall",
+    ]);
+    (
+        std::fs::read_to_string(dir.path.join("ca.pem")).unwrap(),
+        dir.path.join("server.pem"),
+        dir.path.join("server.key"),
+    )
+}
+
+/// The rmcp upstream serving HTTPS; returns it and its port.
+fn tls_upstream(cert: &std::path::Path, key: &std::path::Path) -> (Proc, u16) {
+    let mut command = std::process::Command::new(example_path("conformance-upstream"));
+    command
+        .args(["--http", "127.0.0.1:0", "--tls"])
+        .arg(cert)
+        .arg(key);
+    let (proc, line) = Proc::start(command, "listening on https://");
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches("/mcp").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (proc, port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_trust_a_private_ca_and_nothing_else() {
+    let dir = TempDir::new();
+    let service_host = "weather-tls.team.svc.cluster.local";
+    let (ca_pem, cert, key) = private_ca(&dir, &[service_host, "localhost"]);
+    let (_pod, port) = tls_upstream(&cert, &key);
+
+    let api = KubeApi::start().await;
+    api.register(
+        "mcp.kuadrant.io/v1",
+        "MCPServerRegistration",
+        "mcpserverregistrations",
+        true,
+    );
+    // The Service port is named https: the URL is https, and the pod
+    // (dialed by address) must present a certificate for the Service name.
+    let mut tls_service = service("weather-tls");
+    tls_service["spec"]["ports"][0]["name"] = json!("https");
+    api.put(tls_service);
+    let mut tls_slice = slice("weather-tls", &[(port, true)]);
+    tls_slice["ports"][0]["name"] = json!("https");
+    api.put(tls_slice);
+    api.put(route("weather-tls-route", "weather-tls"));
+    api.put(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"namespace": NS, "name": "weather-ca"},
+        "data": {"ca.crt": base64(ca_pem.as_bytes())},
+    }));
+    let mut trusted = registration(
+        "trusted",
+        "weather-tls-route",
+        "tls_",
+        "2026-01-01T00:00:00Z",
+    );
+    trusted["spec"]["caCertSecretRef"] = json!({"name": "weather-ca"});
+    trusted["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("credentialRef");
+    api.put(trusted);
+    let mut untrusted = registration(
+        "untrusted",
+        "weather-tls-route",
+        "untrusted_",
+        "2026-01-01T00:00:00Z",
+    );
+    untrusted["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("credentialRef");
+    api.put(untrusted);
+
+    // A config-file upstream with the same CA, by host name.
+    let ca_file = dir.path.join("ca.pem");
+    let gateway = kube_gateway(
+        &api,
+        &dir,
+        &format!(
+            "upstreams:\n  - name: local\n    url: \"https://localhost:{port}/mcp\"\n    caFile: \"{}\"\n",
+            ca_file.display()
+        ),
+    );
+    gateway.wait_for_tools(&["tls_echo", "local_echo"]).await;
+    let object = wait_for_reason(&api, REGISTRATION, "trusted", "Ready").await;
+    assert_eq!(
+        object["status"]["url"],
+        format!("https://{service_host}:8080/mcp")
+    );
+    // Without the CA the system roots do not vouch for it: refused, and
+    // the status says why. There is no switch to skip verification.
+    let object = wait_for_reason(&api, REGISTRATION, "untrusted", "UpstreamUnreachable").await;
+    let message = object["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    assert!(
+        !list_tool_names(&gateway.mcp())
+            .await
+            .iter()
+            .any(|t| t.starts_with("untrusted_"))
+    );
+}
