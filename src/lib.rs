@@ -18,7 +18,8 @@
 //!   monitors each (change streams, probes, reconnects), builds catalog
 //!   snapshots and announces changes.
 //! - [`discovery`]: where the desired set comes from (the config file,
-//!   watched for edits).
+//!   watched for edits; Kubernetes `MCPServerRegistration`s, watched with
+//!   the HTTPRoutes, Services and EndpointSlices they resolve through).
 //! - [`front::notifications`]: long-lived client streams (GET, and
 //!   `subscriptions/listen`) and the list_changed notifications on them.
 //!
