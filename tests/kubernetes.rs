@@ -159,9 +159,13 @@ async fn session_info(gateway: &Gateway, session: &str, id: u32) -> Value {
 }
 
 fn kube_gateway(api: &KubeApi, dir: &TempDir, upstreams: &str) -> Gateway {
+    kube_gateway_with(api, dir, "kubernetes: {}", upstreams)
+}
+
+fn kube_gateway_with(api: &KubeApi, dir: &TempDir, kubernetes: &str, upstreams: &str) -> Gateway {
     let kubeconfig = api.write_kubeconfig(&dir.path);
     Gateway::start_with_env(
-        &format!("kubernetes: {{}}\nhealth:\n  probeInterval: 1s\n  gracePeriod: 3s\n{upstreams}"),
+        &format!("{kubernetes}\nhealth:\n  probeInterval: 1s\n  gracePeriod: 3s\n{upstreams}"),
         &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
     )
 }
@@ -699,4 +703,60 @@ async fn https_upstreams_trust_a_private_ca_and_nothing_else() {
             .iter()
             .any(|t| t.starts_with("untrusted_"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_namespaces_bound_what_is_watched() {
+    let api = KubeApi::start().await;
+    api.register(
+        "mcp.kuadrant.io/v1",
+        "MCPServerRegistration",
+        "mcpserverregistrations",
+        true,
+    );
+    let dir = TempDir::new();
+    let (_pod, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let in_namespace = |mut object: Value, namespace: &str| {
+        object["metadata"]["namespace"] = json!(namespace);
+        object
+    };
+    for namespace in [NS, "other"] {
+        api.put(in_namespace(service("weather"), namespace));
+        api.put(in_namespace(
+            slice("weather", &[(port_of(&url), true)]),
+            namespace,
+        ));
+        api.put(in_namespace(route("weather-route", "weather"), namespace));
+        let prefix = if namespace == NS { "mine_" } else { "theirs_" };
+        let mut registration =
+            registration("weather", "weather-route", prefix, "2026-01-01T00:00:00Z");
+        registration["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("credentialRef");
+        api.put(in_namespace(registration, namespace));
+    }
+    let gateway = kube_gateway_with(&api, &dir, "kubernetes:\n  namespaces: [team]", "");
+    gateway.wait_for_tools(&["mine_echo"]).await;
+    wait_for_reason(&api, REGISTRATION, "weather", "Ready").await;
+    assert!(
+        !list_tool_names(&gateway.mcp())
+            .await
+            .iter()
+            .any(|t| t.starts_with("theirs_")),
+        "a registration outside the configured namespaces was served"
+    );
+    let theirs = api
+        .get(REGISTRATION.0, REGISTRATION.1, Some("other"), "weather")
+        .unwrap();
+    assert!(
+        theirs.get("status").is_none(),
+        "status written outside: {theirs}"
+    );
+    for request in api.requests() {
+        assert!(
+            request.path.contains("/namespaces/team/"),
+            "a request beyond namespace team: {request:?}"
+        );
+    }
 }

@@ -36,8 +36,7 @@ fn render(dir: &Path) -> Vec<Value> {
 }
 
 fn read_documents(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let documents: Vec<Value> = serde_saphyr::from_str_multiple(&text)
         .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
     documents.into_iter().filter(|d| !d.is_null()).collect()
@@ -93,7 +92,10 @@ fn every_object_is_well_formed_and_unique() {
 #[test]
 fn rbac_is_least_privilege() {
     let objects = render(&manifests());
-    for role in objects.iter().filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role") {
+    for role in objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")
+    {
         for rule in role["rules"].as_array().unwrap() {
             let resources: Vec<&str> = rule["resources"]
                 .as_array()
@@ -107,7 +109,10 @@ fn rbac_is_least_privilege() {
                 .iter()
                 .filter_map(Value::as_str)
                 .collect();
-            assert!(!verbs.contains(&"*") && !resources.contains(&"*"), "wildcard in {rule}");
+            assert!(
+                !verbs.contains(&"*") && !resources.contains(&"*"),
+                "wildcard in {rule}"
+            );
             if resources.contains(&"secrets") {
                 assert_eq!(verbs, ["get"], "secrets are only read by name: {rule}");
             }
@@ -138,7 +143,10 @@ fn the_deployment_is_probed_hardened_and_served() {
     assert_eq!(container["ports"][0]["name"], "http");
     assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
     assert!(container["resources"]["requests"]["memory"].is_string());
     assert_eq!(pod["spec"]["serviceAccountName"], "switchboard");
 
@@ -160,7 +168,11 @@ fn the_deployment_is_probed_hardened_and_served() {
 #[test]
 fn the_crd_is_what_discovery_reads() {
     let objects = render(&manifests());
-    let crd = find(&objects, "CustomResourceDefinition", "mcpserverregistrations.mcp.kuadrant.io");
+    let crd = find(
+        &objects,
+        "CustomResourceDefinition",
+        "mcpserverregistrations.mcp.kuadrant.io",
+    );
     assert_eq!(crd["spec"]["group"], "mcp.kuadrant.io");
     assert_eq!(crd["spec"]["names"]["kind"], "MCPServerRegistration");
     assert_eq!(crd["spec"]["names"]["plural"], "mcpserverregistrations");
@@ -168,7 +180,14 @@ fn the_crd_is_what_discovery_reads() {
     assert_eq!(version["name"], "v1");
     assert!(version["subresources"]["status"].is_object());
     let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
-    for field in ["targetRef", "prefix", "path", "credentialRef", "state", "caCertSecretRef"] {
+    for field in [
+        "targetRef",
+        "prefix",
+        "path",
+        "credentialRef",
+        "state",
+        "caCertSecretRef",
+    ] {
         assert!(spec[field].is_object(), "spec.{field} is in the schema");
     }
     assert_eq!(spec["prefix"]["pattern"], "^[a-z0-9][a-z0-9_]*$");
@@ -219,7 +238,12 @@ fn kubectl_kustomize_agrees_when_available() {
         let mut names: Vec<String> = objects
             .iter()
             .filter(|o| !o.is_null())
-            .map(|o| format!("{}/{}/{}", o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]))
+            .map(|o| {
+                format!(
+                    "{}/{}/{}",
+                    o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]
+                )
+            })
             .collect();
         names.sort();
         names

@@ -340,7 +340,7 @@ struct Resolver {
     /// Secrets read by name (never listed or watched: least privilege).
     secrets: HashMap<ObjectKey, CachedSecret>,
     /// The last resolution of each registration.
-    resolutions: BTreeMap<ObjectKey, Resolution>,
+    resolutions: BTreeMap<resolve::RegistrationId, Resolution>,
     synced: bool,
 }
 
@@ -378,7 +378,7 @@ impl Resolver {
         let taken = self.pool.prefixes(Origin::ConfigFile).await;
         let mut resolutions = resolve::resolve(&snapshot, &taken);
         let mut specs = Vec::new();
-        for (key, resolution) in resolutions.iter_mut() {
+        for ((_, key), resolution) in resolutions.iter_mut() {
             let Ok(target) = resolution else { continue };
             match self.spec(key, target).await {
                 Ok(spec) => {
@@ -507,7 +507,8 @@ impl Resolver {
             .map(|t| t.to_string())
             .unwrap_or_default();
         for registration in &snapshot.registrations {
-            let Some(resolution) = self.resolutions.get(&registration.key) else {
+            let id = (registration.kind, registration.key.clone());
+            let Some(resolution) = self.resolutions.get(&id) else {
                 continue; // arrived since the last resolve; next round
             };
             let upstream = resolution
@@ -515,9 +516,7 @@ impl Resolver {
                 .ok()
                 .and_then(|target| self.pool.state(&target.name));
             let readiness = status::readiness(resolution, upstream.as_ref());
-            let current = statuses
-                .get(&(registration.kind, registration.key.clone()))
-                .unwrap_or(&Value::Null);
+            let current = statuses.get(&id).unwrap_or(&Value::Null);
             let Some(patch) = status::patch(current, &readiness, registration.generation, &now)
             else {
                 continue;

@@ -45,7 +45,7 @@ impl fmt::Display for ObjectKey {
 
 /// The two registration kinds: Kuadrant's current one, and the older
 /// kagenti form whose prefix field is `toolPrefix`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RegistrationKind {
     /// `mcp.kuadrant.io/v1` `MCPServerRegistration`.
     Kuadrant,

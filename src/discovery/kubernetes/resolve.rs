@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use super::objects::{
-    BackendRef, ObjectKey, Registration, RegistrationSpec, Route, SecretKeyRef, ServiceInfo, Slice,
+    BackendRef, ObjectKey, Registration, RegistrationKind, RegistrationSpec, Route, SecretKeyRef,
+    ServiceInfo, Slice,
 };
 
 /// Everything the watches hold, keyed by namespace/name (slices by their
@@ -31,8 +32,8 @@ pub struct Held {
 /// A registration that resolved to an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The upstream's name: `<namespace>.<name>` (never a config-file
-    /// name, which cannot contain a dot).
+    /// The upstream's name: `<namespace>.<name>` (`….mcpserver` for the
+    /// older kind); never a config-file name, which cannot contain a dot.
     pub name: String,
     pub prefix: String,
     /// `http(s)://<svc>.<ns>.svc.cluster.local:<port><path>`, or the
@@ -48,9 +49,15 @@ pub struct Target {
 
 pub type Resolution = Result<Target, Held>;
 
+/// A registration of either kind (the two may share a namespace/name).
+pub type RegistrationId = (RegistrationKind, ObjectKey);
+
 /// Resolves every registration. `taken` are prefixes declared elsewhere
 /// (the config file), with the upstream that holds each.
-pub fn resolve(snapshot: &Snapshot, taken: &[(String, String)]) -> BTreeMap<ObjectKey, Resolution> {
+pub fn resolve(
+    snapshot: &Snapshot,
+    taken: &[(String, String)],
+) -> BTreeMap<RegistrationId, Resolution> {
     let mut out = BTreeMap::new();
     // Oldest first: the first to claim a prefix keeps it.
     let mut order: Vec<&Registration> = snapshot.registrations.iter().collect();
@@ -61,8 +68,8 @@ pub fn resolve(snapshot: &Snapshot, taken: &[(String, String)]) -> BTreeMap<Obje
         .collect();
     for registration in order {
         let resolution = claim(registration, &mut owners)
-            .and_then(|spec| route_to_target(snapshot, &registration.key, spec));
-        out.insert(registration.key.clone(), resolution);
+            .and_then(|spec| route_to_target(snapshot, registration, spec));
+        out.insert((registration.kind, registration.key.clone()), resolution);
     }
     out
 }
@@ -109,9 +116,10 @@ fn valid_prefix(prefix: &str) -> bool {
 
 fn route_to_target(
     snapshot: &Snapshot,
-    key: &ObjectKey,
+    registration: &Registration,
     spec: &RegistrationSpec,
 ) -> Result<Target, Held> {
+    let key = &registration.key;
     let target = &spec.target;
     if target.group != "gateway.networking.k8s.io" || target.kind != "HTTPRoute" {
         return Err(Held {
@@ -184,7 +192,12 @@ fn route_to_target(
     };
     let secret = |r: &SecretKeyRef| (ObjectKey::new(&key.namespace, &r.name), r.key.clone());
     Ok(Target {
-        name: format!("{}.{}", key.namespace, key.name),
+        // The older kind gets its own names: both may exist side by side
+        // while a cluster migrates.
+        name: match registration.kind {
+            RegistrationKind::Kuadrant => format!("{}.{}", key.namespace, key.name),
+            RegistrationKind::Kagenti => format!("{}.{}.mcpserver", key.namespace, key.name),
+        },
         prefix: spec.prefix.clone(),
         url: format!("{scheme}://{host}:{}{path}", port.port),
         pods,
@@ -239,7 +252,7 @@ fn ready_pods(slices: &[Slice], port_name: Option<&str>) -> Vec<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::kubernetes::objects::{RegistrationKind, ServicePort, TargetRef};
+    use crate::discovery::kubernetes::objects::{ServicePort, TargetRef};
 
     fn registration(
         ns: &str,
@@ -335,10 +348,14 @@ mod tests {
         ObjectKey::new(ns, name)
     }
 
+    fn reg(ns: &str, name: &str) -> RegistrationId {
+        (RegistrationKind::Kuadrant, ObjectKey::new(ns, name))
+    }
+
     #[test]
     fn resolves_route_service_and_ready_pods() {
         let resolved = resolve(&weather(), &[]);
-        let target = resolved[&key("team", "weather")].as_ref().unwrap();
+        let target = resolved[&reg("team", "weather")].as_ref().unwrap();
         assert_eq!(target.name, "team.weather");
         assert_eq!(target.prefix, "weather_");
         assert_eq!(
@@ -364,7 +381,7 @@ mod tests {
             .services
             .insert(key("team", "weather-svc"), service(&[("https", 8080)]));
         let url = |s: &Snapshot| {
-            resolve(s, &[])[&key("team", "weather")]
+            resolve(s, &[])[&reg("team", "weather")]
                 .as_ref()
                 .unwrap()
                 .url
@@ -399,7 +416,7 @@ mod tests {
         snapshot
             .routes
             .insert(key("team", "weather-route"), route_to("weather-svc", None));
-        let target = resolve(&snapshot, &[])[&key("team", "weather")]
+        let target = resolve(&snapshot, &[])[&reg("team", "weather")]
             .clone()
             .unwrap();
         assert_eq!(target.url, "http://mcp.example.com:443/mcp");
@@ -409,7 +426,7 @@ mod tests {
     #[test]
     fn each_missing_link_is_named() {
         let reason = |s: &Snapshot| {
-            resolve(s, &[])[&key("team", "weather")]
+            resolve(s, &[])[&reg("team", "weather")]
                 .clone()
                 .unwrap_err()
         };
@@ -469,7 +486,7 @@ mod tests {
     fn no_ready_pods_still_resolves_with_an_empty_set() {
         let mut snapshot = weather();
         snapshot.slices.clear();
-        let target = resolve(&snapshot, &[])[&key("team", "weather")]
+        let target = resolve(&snapshot, &[])[&reg("team", "weather")]
             .clone()
             .unwrap();
         assert_eq!(target.pods, Some(vec![]));
@@ -500,8 +517,8 @@ mod tests {
         twin.uid = "uid-zz".into();
         snapshot.registrations.push(twin);
         let resolved = resolve(&snapshot, &[]);
-        assert!(resolved[&key("team", "weather")].is_ok());
-        for loser in [key("team", "copycat"), key("other", "twin")] {
+        assert!(resolved[&reg("team", "weather")].is_ok());
+        for loser in [reg("team", "copycat"), reg("other", "twin")] {
             let held = resolved[&loser].clone().unwrap_err();
             assert_eq!(held.reason, "DuplicatePrefix");
             assert!(held.message.contains("team/weather"), "{}", held.message);
@@ -511,7 +528,7 @@ mod tests {
     #[test]
     fn a_config_file_prefix_wins_over_registrations() {
         let resolved = resolve(&weather(), &[("weather_".into(), "local-weather".into())]);
-        let held = resolved[&key("team", "weather")].clone().unwrap_err();
+        let held = resolved[&reg("team", "weather")].clone().unwrap_err();
         assert_eq!(held.reason, "DuplicatePrefix");
         assert!(held.message.contains("local-weather"));
     }
@@ -525,7 +542,7 @@ mod tests {
                 key: "token".into(),
             });
         }
-        let target = resolve(&snapshot, &[])[&key("team", "weather")]
+        let target = resolve(&snapshot, &[])[&reg("team", "weather")]
             .clone()
             .unwrap();
         assert_eq!(
