@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::cluster_tools::ClusterTools;
 use crate::config::{self, Config};
 use crate::discovery;
 use crate::front::{Front, notifications::Listeners, sealed::Sealer, sessions::Sessions};
@@ -92,6 +93,15 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
     let pool = Pool::new(config.health);
     pool.apply(Origin::ConfigFile, config.upstreams.clone())
         .await;
+    if let Some(settings) = config.cluster_tools.clone() {
+        match kube::Client::try_default().await {
+            Ok(client) => {
+                let tools = ClusterTools::new(client, settings, Arc::downgrade(&pool));
+                pool.serve_cluster_tools(tools).await;
+            }
+            Err(error) => tracing::warn!("the cluster_ tools are off: no cluster access ({error})"),
+        }
+    }
     if let Some(kubernetes) = config.kubernetes.clone() {
         pool.await_discovery();
         tokio::spawn(discovery::kubernetes::run(kubernetes, pool.clone()));

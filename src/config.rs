@@ -37,6 +37,19 @@ pub struct Config {
     pub sealing: Option<Sealing>,
     /// Kubernetes discovery (`MCPServerRegistration`s); off when absent.
     pub kubernetes: Option<KubernetesSettings>,
+    /// The built-in `cluster_` tools; off when absent.
+    pub cluster_tools: Option<ClusterToolsSettings>,
+}
+
+/// The built-in cluster tools: what they may see and do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterToolsSettings {
+    /// Namespaces the tools may read; empty means all.
+    pub namespaces: Vec<String>,
+    /// `namespace/name` Deployments `cluster_restart_deployment` may restart.
+    pub restart_deployments: Vec<String>,
+    /// `namespace/name` CronJobs `cluster_trigger_job` may start a Job from.
+    pub trigger_jobs: Vec<String>,
 }
 
 /// Where Kubernetes discovery looks.
@@ -98,6 +111,8 @@ pub struct UpstreamSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
     ConfigFile,
+    /// Served by the gateway itself (the cluster tools).
+    Builtin,
     /// An `MCPServerRegistration` (or its older `MCPServer` form).
     Registration {
         namespace: String,
@@ -109,6 +124,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::ConfigFile => f.write_str("config file"),
+            Source::Builtin => f.write_str("built in"),
             Source::Registration { namespace, name } => {
                 write!(f, "registration {namespace}/{name}")
             }
@@ -131,6 +147,8 @@ pub enum TransportSpec {
         /// URL's host name.
         dial_pods: bool,
     },
+    /// The gateway's own cluster tools, served in-process.
+    Builtin,
     /// A child process speaking newline-delimited JSON-RPC on stdio.
     Stdio {
         command: String,
@@ -144,6 +162,7 @@ impl TransportSpec {
     pub fn target(&self) -> String {
         match self {
             TransportSpec::Http { url, .. } => url.clone(),
+            TransportSpec::Builtin => "(built in)".to_string(),
             TransportSpec::Stdio { command, args, .. } => std::iter::once(command.as_str())
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
@@ -193,6 +212,24 @@ struct RawConfig {
     health: RawHealth,
     sessions: Option<RawSessions>,
     kubernetes: Option<RawKubernetes>,
+    cluster_tools: Option<RawClusterTools>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawClusterTools {
+    #[serde(default = "enabled")]
+    enabled: bool,
+    #[serde(default)]
+    namespaces: Vec<Spanned<String>>,
+    #[serde(default)]
+    restart_deployments: Vec<Spanned<String>>,
+    #[serde(default)]
+    trigger_jobs: Vec<Spanned<String>>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -531,7 +568,53 @@ pub fn parse(
         }
     };
 
+    let namespaces = |values: Vec<Spanned<String>>, setting: &str| {
+        values
+            .into_iter()
+            .map(|namespace| {
+                if valid_dns_label(&namespace.value) {
+                    Ok(namespace.value)
+                } else {
+                    Err(error(format!(
+                        "line {}: {setting}: {:?} is not a namespace name",
+                        namespace.referenced.line(),
+                        namespace.value
+                    )))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let qualified_names = |values: Vec<Spanned<String>>, setting: &str| {
+        values
+            .into_iter()
+            .map(|entry| match entry.value.split_once('/') {
+                Some((namespace, name))
+                    if valid_dns_label(namespace) && !name.is_empty() && !name.contains('/') =>
+                {
+                    Ok(entry.value)
+                }
+                _ => Err(error(format!(
+                    "line {}: {setting}: {:?} is not namespace/name",
+                    entry.referenced.line(),
+                    entry.value
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let cluster_tools = match raw.cluster_tools {
+        Some(raw) if raw.enabled => Some(ClusterToolsSettings {
+            namespaces: namespaces(raw.namespaces, "clusterTools.namespaces")?,
+            restart_deployments: qualified_names(
+                raw.restart_deployments,
+                "clusterTools.restartDeployments",
+            )?,
+            trigger_jobs: qualified_names(raw.trigger_jobs, "clusterTools.triggerJobs")?,
+        }),
+        _ => None,
+    };
+
     Ok(Config {
+        cluster_tools,
         kubernetes,
         listen,
         health,

@@ -29,6 +29,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod cluster_tools;
 pub mod config;
 pub mod discovery;
 pub mod front;

@@ -28,6 +28,8 @@ pub enum Health {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Origin {
     ConfigFile,
+    /// The gateway's own cluster tools.
+    Builtin,
     Kubernetes,
 }
 
@@ -68,6 +70,8 @@ pub struct Pool {
     endpoints: DashMap<String, Vec<SocketAddr>>,
     /// A discovery source has not completed its first sync (`/readyz`).
     discovery_pending: std::sync::atomic::AtomicBool,
+    /// The in-process cluster tools, when enabled.
+    builtin: std::sync::OnceLock<Arc<crate::cluster_tools::ClusterTools>>,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -88,6 +92,7 @@ impl Pool {
             desired: Default::default(),
             endpoints: DashMap::new(),
             discovery_pending: Default::default(),
+            builtin: Default::default(),
         })
     }
 
@@ -146,6 +151,22 @@ impl Pool {
             member.refetch.notify_one();
         }
         self.endpoints.insert(name.to_string(), ready);
+    }
+
+    /// Serves the cluster tools as the upstream `cluster` (prefix `cluster_`).
+    pub async fn serve_cluster_tools(
+        self: &Arc<Self>,
+        tools: Arc<crate::cluster_tools::ClusterTools>,
+    ) {
+        let _ = self.builtin.set(tools);
+        let spec = UpstreamSpec {
+            name: "cluster".into(),
+            prefix: "cluster_".into(),
+            transport: crate::config::TransportSpec::Builtin,
+            timeout: Duration::from_secs(30),
+            source: crate::config::Source::Builtin,
+        };
+        self.apply(Origin::Builtin, vec![spec]).await;
     }
 
     /// Readiness waits for a discovery source's first sync.
@@ -220,7 +241,7 @@ impl Pool {
             if self.members.contains_key(spec.name.as_str()) {
                 continue;
             }
-            let upstream = match Upstream::new(spec, self.client.clone()) {
+            let upstream = match Upstream::new(spec, self.client.clone(), self.builtin.get()) {
                 Ok(upstream) => Arc::new(upstream),
                 Err(error) => {
                     tracing::error!("upstream not started: {error}");

@@ -103,6 +103,8 @@ pub struct Call<'a> {
 
 enum Link {
     Http(http::HttpLink),
+    /// The gateway's own cluster tools, answered in-process.
+    Builtin(Arc<crate::cluster_tools::ClusterTools>),
     Sse(legacy_sse::SseLink),
     Stdio(stdio::StdioLink),
 }
@@ -136,6 +138,7 @@ impl Link {
             Link::Stdio(link) => {
                 let _ = link.send(notification, None, deadline, None, None).await;
             }
+            Link::Builtin(_) => {}
         }
     }
 }
@@ -163,7 +166,11 @@ pub struct Upstream {
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Upstream {
-    pub fn new(spec: UpstreamSpec, client: http::HttpClient) -> Result<Upstream, String> {
+    pub fn new(
+        spec: UpstreamSpec,
+        client: http::HttpClient,
+        builtin: Option<&Arc<crate::cluster_tools::ClusterTools>>,
+    ) -> Result<Upstream, String> {
         let mut sse_fallback = None;
         let mut pods = None;
         let link = match &spec.transport {
@@ -202,6 +209,11 @@ impl Upstream {
                     LegacySse::Never => Link::Http(http),
                 }
             }
+            TransportSpec::Builtin => Link::Builtin(
+                builtin
+                    .cloned()
+                    .ok_or_else(|| format!("{}: the cluster tools are not running", spec.name))?,
+            ),
             TransportSpec::Stdio { command, args, env } => Link::Stdio(stdio::StdioLink::new(
                 spec.name.clone(),
                 command.clone(),
@@ -425,13 +437,26 @@ impl Upstream {
                 link.send(message, expect_id, deadline, generation, in_flight)
                     .await
             }
+            Link::Builtin(tools) => {
+                let answer = tokio::time::timeout_at(deadline, tools.handle(message))
+                    .await
+                    .map_err(|_| UpstreamError::Timeout)?;
+                Ok(match answer {
+                    Some(response) => Reply::Json {
+                        body: Bytes::from(response.to_string()),
+                        status: StatusCode::OK,
+                        session_id: None,
+                    },
+                    None => Reply::Accepted,
+                })
+            }
         }
     }
 
     /// The current generation of the transport (stdio: the child process).
     fn generation(&self) -> u64 {
         match &**self.link() {
-            Link::Http(_) | Link::Sse(_) => 0,
+            Link::Http(_) | Link::Sse(_) | Link::Builtin(_) => 0,
             Link::Stdio(link) => link.generation(),
         }
     }

@@ -33,6 +33,9 @@ pub enum WatchEnd {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the built-in tools' list is looked at again.
+const BUILTIN_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Upstream {
     /// Reads the upstream's change notifications until the stream ends,
     /// sending a signal for each list change.
@@ -41,6 +44,19 @@ impl Upstream {
             .era()
             .ok_or_else(|| UpstreamError::NotReady("not connected".into()))?;
         match &**self.link() {
+            Link::Builtin(_) => {
+                // Its list changes when Flux or cert-manager is installed
+                // or removed: look again now and then; the catalog
+                // announces only a real difference.
+                let mut ticker = tokio::time::interval(BUILTIN_RECHECK);
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    if signals.send(Signal::ListChanged).await.is_err() {
+                        return Ok(WatchEnd::Closed);
+                    }
+                }
+            }
             Link::Http(link) => {
                 let mut messages = if *era == Era::Modern {
                     match self.open_listen().await? {

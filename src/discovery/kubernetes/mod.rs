@@ -375,7 +375,9 @@ impl Resolver {
         if !synced {
             return;
         }
-        let taken = self.pool.prefixes(Origin::ConfigFile).await;
+        // The config file's and the built-in prefixes win over any registration.
+        let mut taken = self.pool.prefixes(Origin::ConfigFile).await;
+        taken.extend(self.pool.prefixes(Origin::Builtin).await);
         let mut resolutions = resolve::resolve(&snapshot, &taken);
         let mut specs = Vec::new();
         for ((_, key), resolution) in resolutions.iter_mut() {

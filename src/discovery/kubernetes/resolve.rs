@@ -64,7 +64,12 @@ pub fn resolve(
     order.sort_by(|a, b| (&a.created, &a.uid).cmp(&(&b.created, &b.uid)));
     let mut owners: HashMap<&str, String> = taken
         .iter()
-        .map(|(prefix, name)| (prefix.as_str(), format!("config-file upstream {name:?}")))
+        .map(|(prefix, name)| {
+            (
+                prefix.as_str(),
+                format!("upstream {name:?} (config file or built in)"),
+            )
+        })
         .collect();
     for registration in order {
         let resolution = claim(registration, &mut owners)

@@ -1,0 +1,224 @@
+//! The gateway's own `cluster_` tools: read-only views of the cluster an
+//! assistant can act on (nodes, health, pods, logs, events, deployments, the
+//! MCP servers Switchboard knows, Flux and cert-manager where installed) and
+//! two opt-in actions limited by allowlists. Served in-process as a 2026-07-28
+//! MCP server, registered in the pool like any upstream. Secrets are never
+//! read.
+
+mod actions;
+mod render;
+mod views;
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::config::ClusterToolsSettings;
+use crate::jsonrpc;
+use crate::pool::Pool;
+use crate::protocol;
+
+/// Longest text a tool returns; longer output is cut and says so.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Most items a list tool returns.
+pub const MAX_ITEMS: usize = 200;
+/// How long the answer to "is Flux / cert-manager installed" is kept.
+const CRD_CHECK_TTL: Duration = Duration::from_secs(60);
+
+pub struct ClusterTools {
+    client: kube::Client,
+    settings: ClusterToolsSettings,
+    /// For `cluster_list_mcp_servers` and `cluster_health`; weak because
+    /// the pool owns the upstream that owns this.
+    pool: Weak<Pool>,
+    /// (checked at, Flux installed, cert-manager installed).
+    optional_kinds: Mutex<Option<(Instant, bool, bool)>>,
+}
+
+/// A tool's failure, shown to the model as an error result.
+#[derive(Debug)]
+pub struct ToolError(pub String);
+
+impl From<kube::Error> for ToolError {
+    fn from(error: kube::Error) -> Self {
+        match error {
+            kube::Error::Api(status) if status.code == 403 => ToolError(format!(
+                "forbidden: {} (the gateway's RBAC does not grant this; see manifests/)",
+                status.message
+            )),
+            kube::Error::Api(status) if status.code == 404 => {
+                ToolError(format!("not found: {}", status.message))
+            }
+            other => ToolError(format!("Kubernetes API: {other}")),
+        }
+    }
+}
+
+/// What one tool produced: structured content and its text rendering.
+pub struct Output {
+    pub structured: Value,
+    pub text: String,
+}
+
+impl ClusterTools {
+    pub fn new(
+        client: kube::Client,
+        settings: ClusterToolsSettings,
+        pool: Weak<Pool>,
+    ) -> Arc<Self> {
+        Arc::new(ClusterTools {
+            client,
+            settings,
+            pool,
+            optional_kinds: Mutex::new(None),
+        })
+    }
+
+    /// Answers one JSON-RPC message as an MCP server speaking 2026-07-28;
+    /// None for notifications.
+    pub async fn handle(&self, message: &Value) -> Option<Value> {
+        let id = message.get("id")?.clone();
+        let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        let result = match method {
+            "server/discover" => Ok(json!({
+                "supportedVersions": [protocol::MODERN],
+                "capabilities": { "tools": {} },
+                "serverInfo": { "name": "switchboard-cluster-tools", "version": env!("CARGO_PKG_VERSION") },
+                "instructions": "Read-only views of the Kubernetes cluster Switchboard runs in; actions only where an operator allowed them.",
+            })),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({ "tools": self.tools().await })),
+            "tools/call" => Ok(self.call(&params).await),
+            other => Err(jsonrpc::RpcError::new(
+                jsonrpc::METHOD_NOT_FOUND,
+                format!("method not found: {other}"),
+            )),
+        };
+        Some(match result {
+            Ok(mut result) => {
+                // 2026-07-28: every result says it is complete; discovery
+                // and lists carry caching hints (the tool list can change
+                // when Flux or cert-manager is installed: keep it short).
+                result["resultType"] = json!("complete");
+                if matches!(method, "server/discover" | "tools/list") {
+                    result["ttlMs"] = json!(CRD_CHECK_TTL.as_millis() as u64);
+                    result["cacheScope"] = json!("public");
+                }
+                jsonrpc::result_response(&id, result)
+            }
+            Err(error) => error.response(Some(&id)),
+        })
+    }
+
+    /// The tools offered now: Flux and cert-manager ones only where their
+    /// CRDs are served, actions only where an allowlist is configured.
+    async fn tools(&self) -> Vec<Value> {
+        let (flux, cert_manager) = self.optional_kinds_present().await;
+        views::definitions()
+            .into_iter()
+            .filter(|tool| match tool["name"].as_str() {
+                Some("flux_status") => flux,
+                Some("certificates") => cert_manager,
+                _ => true,
+            })
+            .chain(actions::definitions(&self.settings))
+            .collect()
+    }
+
+    async fn call(&self, params: &Value) -> Value {
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+        let arguments = params
+            .get("arguments")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let offered = self.tools().await;
+        let result = if !offered.iter().any(|t| t["name"] == name) {
+            Err(ToolError(format!("unknown tool {name:?}")))
+        } else if !arguments.is_object() {
+            Err(ToolError("arguments must be an object".into()))
+        } else {
+            match name {
+                "restart_deployment" | "trigger_job" => actions::call(self, name, &arguments).await,
+                _ => views::call(self, name, &arguments).await,
+            }
+        };
+        match result {
+            Ok(output) => json!({
+                "content": [{ "type": "text", "text": render::bounded(output.text) }],
+                "structuredContent": output.structured,
+                "isError": false,
+            }),
+            Err(ToolError(message)) => json!({
+                "content": [{ "type": "text", "text": message }],
+                "isError": true,
+            }),
+        }
+    }
+
+    async fn optional_kinds_present(&self) -> (bool, bool) {
+        if let Some((at, flux, certs)) = *self
+            .optional_kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < CRD_CHECK_TTL
+        {
+            return (flux, certs);
+        }
+        let flux = self
+            .served(
+                "kustomize.toolkit.fluxcd.io",
+                "v1",
+                "Kustomization",
+                "kustomizations",
+            )
+            .await;
+        let certs = self
+            .served("cert-manager.io", "v1", "Certificate", "certificates")
+            .await;
+        *self
+            .optional_kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), flux, certs));
+        (flux, certs)
+    }
+
+    /// Whether the API server serves a kind (its CRD is installed).
+    async fn served(&self, group: &str, version: &str, kind: &str, plural: &str) -> bool {
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::all_with(self.client.clone(), &dynamic(group, version, kind, plural));
+        api.list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+            .is_ok()
+    }
+
+    /// Namespaces a call may read: the one it names (if allowed), or all
+    /// the allowed ones (`None`: the whole cluster).
+    fn scope(&self, requested: Option<&str>) -> Result<Option<Vec<String>>, ToolError> {
+        let allowed = &self.settings.namespaces;
+        match requested {
+            Some(namespace) if allowed.is_empty() || allowed.iter().any(|a| a == namespace) => {
+                Ok(Some(vec![namespace.to_string()]))
+            }
+            Some(namespace) => Err(ToolError(format!(
+                "namespace {namespace:?} is not one the cluster tools may see (clusterTools.namespaces: {})",
+                allowed.join(", ")
+            ))),
+            None if allowed.is_empty() => Ok(None),
+            None => Ok(Some(allowed.clone())),
+        }
+    }
+}
+
+pub(crate) fn dynamic(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk(group, version, kind),
+        plural,
+    )
+}
