@@ -91,7 +91,9 @@ impl Sealer {
     /// has not expired.
     pub fn open(&self, id: &str) -> Option<SealedSession> {
         let raw = super::modern::decode_base64(id)?;
-        if raw.len() < aead::NONCE_LEN + CHACHA20_POLY1305.tag_len() {
+        // One spelling per session: an id whose last character differs
+        // only in bits base64 drops would otherwise open the same session.
+        if raw.len() < aead::NONCE_LEN + CHACHA20_POLY1305.tag_len() || base64url(&raw) != id {
             return None;
         }
         let (nonce, sealed) = raw.split_at(aead::NONCE_LEN);
@@ -162,15 +164,29 @@ mod tests {
         assert_eq!(sealer.open(&id), Some(session()));
         assert_ne!(sealer.seal(&session()), id, "fresh nonce every time");
 
-        // Tampered: every position of the id matters.
-        for i in [0, id.len() / 2, id.len() - 1] {
-            let mut bytes = id.clone().into_bytes();
-            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            assert_eq!(
-                sealer.open(&String::from_utf8(bytes).unwrap()),
-                None,
-                "position {i}"
-            );
+        // Tampered: every position of the id matters (sealed ids of every
+        // length mod 3, so the last character's unused bits are covered).
+        let mut ids = vec![id.clone()];
+        let mut padded = session();
+        for extra in 1..=2 {
+            padded.s = Some("x".repeat(extra));
+            ids.push(sealer.seal(&padded));
+        }
+        for id in &ids {
+            for i in [0, id.len() / 2, id.len() - 1] {
+                // Flip the lowest bit of the character's value: in the last
+                // character that is a bit base64 may drop.
+                const ALPHABET: &[u8] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+                let mut bytes = id.clone().into_bytes();
+                let value = ALPHABET.iter().position(|c| *c == bytes[i]).unwrap();
+                bytes[i] = ALPHABET[value ^ 1];
+                assert_eq!(
+                    sealer.open(&String::from_utf8(bytes).unwrap()),
+                    None,
+                    "position {i}"
+                );
+            }
         }
         assert_eq!(sealer.open(""), None);
         assert_eq!(sealer.open("not base64 !"), None);
