@@ -20,6 +20,8 @@
 //! - [`discovery`]: where the desired set comes from (the config file,
 //!   watched for edits; Kubernetes `MCPServerRegistration`s, watched with
 //!   the HTTPRoutes, Services and EndpointSlices they resolve through).
+//! - [`cluster_tools`]: the gateway's own `cluster_` tools, an in-process
+//!   upstream in the pool.
 //! - [`front::notifications`]: long-lived client streams (GET, and
 //!   `subscriptions/listen`) and the list_changed notifications on them.
 //!

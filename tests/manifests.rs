@@ -129,6 +129,38 @@ fn rbac_is_least_privilege() {
     let binding = find(&objects, "ClusterRoleBinding", "switchboard-discovery");
     assert_eq!(binding["subjects"][0]["name"], "switchboard");
     assert_eq!(binding["subjects"][0]["namespace"], "switchboard");
+    let tools = find(&objects, "ClusterRole", "switchboard-cluster-tools");
+    for rule in tools["rules"].as_array().unwrap() {
+        assert!(!rule["resources"].to_string().contains("secrets"), "{rule}");
+        for verb in rule["verbs"].as_array().unwrap() {
+            assert!(["get", "list", "watch"].contains(&verb.as_str().unwrap()), "{rule}");
+        }
+    }
+}
+
+/// The opt-in actions: exactly patch Deployments, read CronJobs, create Jobs.
+#[test]
+fn cluster_tool_actions_are_separate_and_narrow() {
+    let objects = render(&manifests().join("cluster-tools-actions"));
+    let role = find(&objects, "ClusterRole", "switchboard-cluster-tools-actions");
+    let mut grants: Vec<String> = Vec::new();
+    for rule in role["rules"].as_array().unwrap() {
+        for resource in rule["resources"].as_array().unwrap() {
+            for verb in rule["verbs"].as_array().unwrap() {
+                grants.push(format!("{} {}", verb.as_str().unwrap(), resource.as_str().unwrap()));
+            }
+        }
+    }
+    grants.sort();
+    assert_eq!(grants, ["create jobs", "get cronjobs", "patch deployments"]);
+    let binding = find(&objects, "ClusterRoleBinding", "switchboard-cluster-tools-actions");
+    assert_eq!(binding["subjects"][0]["namespace"], "switchboard");
+    // Not part of the default install.
+    assert!(
+        render(&manifests())
+            .iter()
+            .all(|o| o["metadata"]["name"] != "switchboard-cluster-tools-actions")
+    );
 }
 
 #[test]
