@@ -158,6 +158,19 @@ pub enum TransportSpec {
 }
 
 impl TransportSpec {
+    /// The transport's name, for status pages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportSpec::Http {
+                legacy_sse: LegacySse::Always,
+                ..
+            } => "sse",
+            TransportSpec::Http { .. } => "streamable-http",
+            TransportSpec::Builtin => "builtin",
+            TransportSpec::Stdio { .. } => "stdio",
+        }
+    }
+
     /// Where the upstream lives, for logs and status (never contains headers).
     pub fn target(&self) -> String {
         match self {

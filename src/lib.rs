@@ -25,6 +25,9 @@
 //! - [`front::notifications`]: long-lived client streams (GET, and
 //!   `subscriptions/listen`) and the list_changed notifications on them.
 //!
+//! Operations: [`metrics`] (counters for `/status` and `/metrics`), served
+//! by [`server`] with [`status`] (the `/status` document).
+//!
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
 //! [`sse`] (event-stream framing), [`cli`] (the command line).
@@ -36,10 +39,12 @@ pub mod config;
 pub mod discovery;
 pub mod front;
 pub mod jsonrpc;
+pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod relay;
 pub mod router;
 pub mod server;
 pub mod sse;
+pub mod status;
 pub mod upstream;

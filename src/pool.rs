@@ -37,8 +37,12 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct UpstreamState {
     pub health: Health,
-    /// Tools it contributes (0 while it has none in the catalog).
+    /// When the health last changed.
+    pub since: std::time::SystemTime,
+    /// What it contributes (0 while it has nothing in the catalog).
     pub tools: usize,
+    pub prompts: usize,
+    pub resources: usize,
 }
 
 struct Member {
@@ -58,8 +62,11 @@ pub struct Pool {
     /// What each member last listed; absent while it is not ready (or has
     /// been failing for longer than the grace period).
     listings: DashMap<Arc<str>, Arc<Listing>>,
-    /// Last state per upstream: a change is logged once, not per attempt.
-    health: DashMap<Arc<str>, Health>,
+    /// Last state per upstream, and since when: a change is logged once,
+    /// not per attempt.
+    health: DashMap<Arc<str>, (Health, std::time::SystemTime)>,
+    /// Request, call and catalog counters (`/status`, `/metrics`).
+    pub metrics: crate::metrics::Metrics,
     catalog: ArcSwap<Catalog>,
     changes: broadcast::Sender<Arc<CatalogChange>>,
     /// Serialises rebuilds so that snapshots are swapped in order.
@@ -86,6 +93,7 @@ impl Pool {
             members: DashMap::new(),
             listings: DashMap::new(),
             health: DashMap::new(),
+            metrics: Default::default(),
             catalog: ArcSwap::from_pointee(Catalog::default()),
             changes: broadcast::channel(64).0,
             rebuild_lock: std::sync::Mutex::new(()),
@@ -125,9 +133,16 @@ impl Pool {
 
     /// Health and tool count of one upstream.
     pub fn state(&self, name: &str) -> Option<UpstreamState> {
-        let health = self.health.get(name)?.clone();
-        let tools = self.listings.get(name).map_or(0, |l| l.tools.len());
-        Some(UpstreamState { health, tools })
+        let (health, since) = self.health.get(name)?.clone();
+        let listing = self.listings.get(name);
+        let count = |f: fn(&Listing) -> usize| listing.as_ref().map_or(0, |l| f(l));
+        Some(UpstreamState {
+            health,
+            since,
+            tools: count(|l| l.tools.len()),
+            prompts: count(|l| l.prompts.len()),
+            resources: count(|l| l.resources.len() + l.resource_templates.len()),
+        })
     }
 
     /// Prefixes of the upstreams `origin` declared, with their names.
@@ -229,6 +244,7 @@ impl Pool {
                 member.task.abort();
                 if !wanted.contains_key(&*name) {
                     self.endpoints.remove(&*name);
+                    self.metrics.forget(&name);
                 }
                 self.listings.remove(&name);
                 self.health.remove(&name);
@@ -404,7 +420,7 @@ impl Pool {
         let changed = self
             .health
             .get(&*upstream.name)
-            .is_none_or(|h| *h != Health::Failing(message.clone()));
+            .is_none_or(|h| h.0 != Health::Failing(message.clone()));
         if changed {
             tracing::warn!(
                 upstream = %upstream.name,
@@ -439,7 +455,11 @@ impl Pool {
     }
 
     fn set_health(&self, name: &Arc<str>, health: Health) {
-        self.health.insert(name.clone(), health);
+        let unchanged = self.health.get(name).is_some_and(|h| h.0 == health);
+        if !unchanged {
+            self.health
+                .insert(name.clone(), (health, std::time::SystemTime::now()));
+        }
     }
 
     fn publish(&self, name: &Arc<str>, listing: Listing) {
@@ -460,6 +480,9 @@ impl Pool {
             })
             .collect();
         let next = Catalog::build(inputs);
+        self.metrics
+            .catalog_rebuilds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let previous = self.catalog.load();
         for collision in next
             .collisions

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{Catalog, Scope};
 use crate::front::sessions::ClientSession;
 use crate::jsonrpc::{self, Message, RpcError};
+use crate::metrics;
 use crate::pool::Pool;
 use crate::protocol::{self, Era};
 use crate::relay::forward_request;
@@ -93,7 +94,9 @@ impl Request<'_> {
 pub async fn route(request: Request<'_>, message: Message) -> Outcome {
     match message {
         Message::Request { id, method, params } => {
-            match handle_request(&request, &id, &method, params).await {
+            let result = handle_request(&request, &id, &method, params).await;
+            request.pool.metrics.request(&method, outcome_of(&result));
+            match result {
                 Ok(outcome) => outcome,
                 Err((status, error)) => Outcome::error(status, Some(&id), error),
             }
@@ -126,6 +129,17 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
 }
 
 pub type Failure = (StatusCode, RpcError);
+
+/// How a request ended, for the counters.
+fn outcome_of(result: &Result<Outcome, Failure>) -> metrics::Outcome {
+    match result {
+        Ok(_) => metrics::Outcome::Ok,
+        Err((_, error)) if error.code == jsonrpc::UPSTREAM_UNAVAILABLE => {
+            metrics::Outcome::UpstreamError
+        }
+        Err(_) => metrics::Outcome::Error,
+    }
+}
 
 fn invalid_params(message: impl Into<String>) -> Failure {
     (
@@ -207,7 +221,17 @@ async fn handle_request(
                 params["name"] = Value::String(original.to_string());
             }
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-            forward_request(request, &upstream, message, id).await
+            let started = std::time::Instant::now();
+            let result = forward_request(request, &upstream, message, id).await;
+            if method == "tools/call" {
+                // Time to the response (or, for a streamed one, its start).
+                let failed = outcome_of(&result) == metrics::Outcome::UpstreamError;
+                request
+                    .pool
+                    .metrics
+                    .call(&upstream.name, started.elapsed(), failed);
+            }
+            result
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let uri = params

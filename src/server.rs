@@ -29,6 +29,19 @@ impl Edge {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
+            "/status" => {
+                let body = crate::status::document(&self.front).to_string();
+                return json_response(StatusCode::OK, Bytes::from(body));
+            }
+            "/metrics" => {
+                let body = crate::status::metrics(&self.front);
+                let mut response = json_response(StatusCode::OK, Bytes::from(body));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                return response;
+            }
             "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
             "/readyz" => {
                 return text(

@@ -141,10 +141,13 @@ impl Front {
                 )
                 .with_id(request_id.as_ref()));
             }
-            return self
-                .initialize(&message, scope)
-                .await
-                .map_err(|r| r.with_id(request_id.as_ref()));
+            let result = self.initialize(&message, scope).await;
+            let outcome = match &result {
+                Ok(_) => crate::metrics::Outcome::Ok,
+                Err(_) => crate::metrics::Outcome::Error,
+            };
+            self.pool.metrics.request("initialize", outcome);
+            return result.map_err(|r| r.with_id(request_id.as_ref()));
         }
 
         let session_id = headers.get(HEADER_SESSION_ID);

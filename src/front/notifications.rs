@@ -55,9 +55,25 @@ pub struct Listeners {
     /// to exactly one stream of a session).
     by_key: DashMap<u64, Listener>,
     by_session: DashMap<Arc<str>, u64>,
+    /// list_changed notifications handed to streams, for `/metrics`.
+    delivered: AtomicU64,
 }
 
 impl Listeners {
+    /// Open streams (GET and `subscriptions/listen`).
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// list_changed notifications delivered since start.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
     /// Opens a GET stream for a 2025 session.
     pub fn open_session_stream(
         &self,
@@ -159,8 +175,12 @@ impl Listeners {
                         json!({ "_meta": { crate::protocol::META_SUBSCRIPTION_ID: id } });
                 }
                 let frame = sse::encode_message(notification.to_string().as_bytes());
-                if let Err(mpsc::error::TrySendError::Closed(_)) = listener.tx.try_send(frame) {
-                    closed.push(*listener.key());
+                match listener.tx.try_send(frame) {
+                    Ok(()) => {
+                        self.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*listener.key()),
+                    Err(mpsc::error::TrySendError::Full(_)) => {}
                 }
             }
         }

@@ -177,6 +177,15 @@ impl Default for Sessions {
 }
 
 impl Sessions {
+    /// Open client sessions.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     /// Opens a session, under a fresh random id unless the transport chose
     /// one already (HTTP+SSE names it in its `endpoint` event).
     pub fn open(

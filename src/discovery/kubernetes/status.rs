@@ -153,7 +153,10 @@ mod tests {
 
         let ready = UpstreamState {
             health: Health::Ready,
+            since: std::time::SystemTime::now(),
             tools: 3,
+            prompts: 0,
+            resources: 0,
         };
         let r = readiness(&target(pods.clone()), Some(&ready));
         assert_eq!((r.status, r.reason, r.tools), ("True", "Ready", 3));
@@ -164,7 +167,10 @@ mod tests {
 
         let failing = UpstreamState {
             health: Health::Failing("connection refused".into()),
+            since: std::time::SystemTime::now(),
             tools: 0,
+            prompts: 0,
+            resources: 0,
         };
         let r = readiness(&target(pods), Some(&failing));
         assert_eq!((r.status, r.reason), ("False", "UpstreamUnreachable"));

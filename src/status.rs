@@ -1,0 +1,117 @@
+//! `/status` (JSON for humans and scripts) and `/metrics` (Prometheus text):
+//! what the gateway serves, each upstream's health and traffic, sessions.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use crate::front::Front;
+use crate::metrics::Gauges;
+use crate::pool::Health;
+use crate::protocol;
+
+/// The `/status` document.
+pub fn document(front: &Front) -> Value {
+    let pool = &front.pool;
+    let catalog = pool.catalog();
+    let mut upstreams: Vec<Value> = pool
+        .upstreams()
+        .iter()
+        .map(|upstream| {
+            let state = pool.state(&upstream.name);
+            let (health, last_error) = match state.as_ref().map(|s| &s.health) {
+                Some(Health::Ready) => ("ready", None),
+                Some(Health::Connecting) | None => ("connecting", None),
+                Some(Health::Failing(error)) => ("failing", Some(error.clone())),
+            };
+            let calls = pool.metrics.calls_of(&upstream.name);
+            let count = |f: fn(&crate::metrics::CallStats) -> u64| calls.as_deref().map_or(0, f);
+            let latency = |q: f64| {
+                calls
+                    .as_ref()
+                    .and_then(|c| c.quantile(q))
+                    .filter(|s| s.is_finite())
+                    .map(|s| s * 1000.0)
+            };
+            json!({
+                "name": &*upstream.name,
+                "prefix": &*upstream.prefix,
+                "source": upstream.spec.source.to_string(),
+                "url": upstream.spec.transport.target(),
+                "transport": upstream.spec.transport.kind(),
+                "era": upstream.era().map(|e| e.version().to_string()),
+                "health": health,
+                "lastError": last_error,
+                "since": state.as_ref().map(|s| rfc3339(s.since)),
+                "tools": state.as_ref().map_or(0, |s| s.tools),
+                "prompts": state.as_ref().map_or(0, |s| s.prompts),
+                "resources": state.as_ref().map_or(0, |s| s.resources),
+                "calls": count(|c| c.calls.load(Ordering::Relaxed)),
+                "callErrors": count(|c| c.errors.load(Ordering::Relaxed)),
+                // Bucket bounds (upper estimates), as Prometheus would report.
+                "latencyMs": { "p50": latency(0.5), "p99": latency(0.99) },
+            })
+        })
+        .collect();
+    upstreams.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let aggregate = catalog
+        .servers
+        .iter()
+        .filter_map(|s| s.listing.as_ref())
+        .fold((0, 0, 0), |(t, p, r), l| {
+            (
+                t + l.tools.len(),
+                p + l.prompts.len(),
+                r + l.resources.len() + l.resource_templates.len(),
+            )
+        });
+    json!({
+        "name": "switchboard",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": pool.metrics.started.elapsed().as_secs(),
+        "protocolVersions": std::iter::once(protocol::MODERN).chain(protocol::LEGACY.iter().copied()).collect::<Vec<_>>(),
+        "ready": pool.ready(),
+        "sessions": front.sessions.len(),
+        "streams": front.listeners.len(),
+        "catalog": {
+            "tools": aggregate.0,
+            "prompts": aggregate.1,
+            "resources": aggregate.2,
+            "prefixConflicts": catalog.collisions,
+        },
+        "upstreams": upstreams,
+    })
+}
+
+/// The `/metrics` exposition.
+pub fn metrics(front: &Front) -> String {
+    let pool = &front.pool;
+    let mut upstreams: Vec<(String, bool)> = pool
+        .upstreams()
+        .iter()
+        .map(|u| {
+            let up = pool
+                .state(&u.name)
+                .is_some_and(|s| s.health == Health::Ready);
+            (u.name.to_string(), up)
+        })
+        .collect();
+    upstreams.sort();
+    pool.metrics
+        .list_changed_sent
+        .store(front.listeners.delivered(), Ordering::Relaxed);
+    pool.metrics.render(&Gauges {
+        upstreams,
+        sessions: front.sessions.len(),
+        streams: front.listeners.len(),
+    })
+}
+
+/// RFC 3339 in UTC, to the second.
+fn rfc3339(time: std::time::SystemTime) -> String {
+    k8s_openapi::jiff::Timestamp::try_from(time)
+        .ok()
+        .and_then(|t| t.round(k8s_openapi::jiff::Unit::Second).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
