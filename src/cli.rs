@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::client;
 use crate::cluster_tools::ClusterTools;
 use crate::config::{self, Config};
 use crate::discovery;
@@ -39,14 +40,52 @@ enum Command {
     },
     /// Validate a config file without serving.
     CheckConfig { file: PathBuf },
+    /// List the tools behind any MCP endpoint (either protocol era).
+    Tools {
+        /// The endpoint, e.g. http://127.0.0.1:8080/mcp
+        url: String,
+        #[command(flatten)]
+        connection: Connection,
+        /// Print the tools as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool and print its result.
+    Call {
+        url: String,
+        tool: String,
+        /// The arguments, a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        #[command(flatten)]
+        connection: Connection,
+        /// Print the whole CallToolResult as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct Connection {
+    /// A header sent with every request, as "Name: value" (repeatable).
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// A PEM CA bundle to trust besides the system's (a private CA).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The client commands print results; only problems go to the log.
+    let default_filter = match cli.command {
+        Command::Tools { .. } | Command::Call { .. } => "switchboard=error",
+        _ => "switchboard=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "switchboard=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -61,6 +100,58 @@ pub fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Tools {
+            url,
+            connection,
+            json,
+        } => client_runtime()?.block_on(async {
+            let headers = client::parse_headers(&connection.headers)?;
+            let remote = client::connect(&url, headers, connection.ca_file.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&remote.listing.tools)?);
+            } else {
+                print!("{}", client::tool_lines(&remote.listing.tools));
+            }
+            remote.upstream.shutdown().await;
+            Ok(())
+        }),
+        Command::Call {
+            url,
+            tool,
+            arguments,
+            connection,
+            json,
+        } => client_runtime()?.block_on(async {
+            let arguments: serde_json::Value = serde_json::from_str(&arguments)
+                .context("the arguments must be a JSON object, e.g. '{\"text\": \"hi\"}'")?;
+            if !arguments.is_object() {
+                anyhow::bail!("the arguments must be a JSON object, e.g. '{{\"text\": \"hi\"}}'");
+            }
+            let headers = client::parse_headers(&connection.headers)?;
+            let remote = client::connect(&url, headers, connection.ca_file.as_deref()).await?;
+            if !remote
+                .listing
+                .tools
+                .iter()
+                .any(|t| t["name"] == tool.as_str())
+            {
+                remote.upstream.shutdown().await;
+                anyhow::bail!("{url} has no tool {tool:?}; `switchboard tools {url}` lists them");
+            }
+            let result = remote.upstream.call_tool(&tool, arguments).await;
+            remote.upstream.shutdown().await;
+            let result = result.map_err(|e| client::advice(&url, &e))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print!("{}", client::result_text(&result));
+            }
+            if result["isError"] == true {
+                // The tool ran and reported a failure: scripts see it.
+                std::process::exit(1);
+            }
+            Ok(())
+        }),
         Command::Serve {
             config: path,
             listen,
@@ -83,6 +174,13 @@ pub fn main() -> anyhow::Result<()> {
             runtime.block_on(serve(config, watched))
         }
     }
+}
+
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
 }
 
 async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Result<()> {

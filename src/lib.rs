@@ -30,10 +30,12 @@
 //!
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
-//! [`sse`] (event-stream framing), [`cli`] (the command line).
+//! [`sse`] (event-stream framing), [`cli`] (the command line), [`client`]
+//! (its `tools` and `call` commands).
 
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod cluster_tools;
 pub mod config;
 pub mod discovery;

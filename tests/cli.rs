@@ -137,3 +137,107 @@ async fn sigterm_lets_calls_in_flight_finish() {
     let refused = tokio::net::TcpStream::connect(gateway.base.trim_start_matches("http://")).await;
     assert!(refused.is_err(), "no longer accepting");
 }
+
+/// `switchboard <args>` as a user runs it: (success, stdout, stderr).
+fn switchboard(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `tools` and `call` against the gateway (prefixed names, either era of
+/// upstream behind it) and against a third-party server directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_and_call_speak_to_any_mcp_endpoint() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let gateway = Gateway::start(&format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"));
+    gateway.wait_for_tools(&["up_echo"]).await;
+    let mcp = gateway.mcp();
+
+    let (ok, out, err) = switchboard(&["tools", &mcp]);
+    assert!(ok, "{err}");
+    let echo = out
+        .lines()
+        .find(|l| l.starts_with("up_echo "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        echo.len() > "up_echo ".len() + 3,
+        "a description follows: {echo:?}"
+    );
+    let (ok, out, err) = switchboard(&["tools", &mcp, "--json"]);
+    assert!(ok, "{err}");
+    let tools: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "up_echo")
+    );
+
+    let (ok, out, err) = switchboard(&[
+        "call",
+        &mcp,
+        "up_echo",
+        r#"{"text": "through the gateway"}"#,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "through the gateway");
+    let (ok, out, _) = switchboard(&["call", &mcp, "up_echo", r#"{"text": "x"}"#, "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["isError"],
+        false
+    );
+
+    // A third-party server, straight (2025-era, its own tool names).
+    let (_everything, everything_url) = everything();
+    let (ok, out, err) = switchboard(&["tools", &everything_url]);
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("echo ")), "{out}");
+    let (ok, out, err) = switchboard(&["call", &everything_url, "echo", r#"{"message": "hello"}"#]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "Echo: hello");
+
+    // Mistakes get advice.
+    let wrong_path = mcp.replace("/mcp", "/api");
+    let (ok, _, err) = switchboard(&["tools", &wrong_path]);
+    assert!(!ok);
+    assert!(err.contains("this server answers at /mcp"), "{err}");
+    let (ok, _, err) = switchboard(&["call", &mcp, "up_nope", "{}"]);
+    assert!(!ok);
+    assert!(
+        err.contains("has no tool \"up_nope\"") && err.contains("switchboard tools"),
+        "{err}"
+    );
+    let (ok, _, err) = switchboard(&["call", &mcp, "up_echo", "not json"]);
+    assert!(!ok);
+    assert!(err.contains("must be a JSON object"), "{err}");
+    let (ok, _, err) = switchboard(&["tools", "http://127.0.0.1:1/mcp"]);
+    assert!(!ok);
+    assert!(err.contains("is the server running"), "{err}");
+}
+
+/// A private CA: refused with advice, then trusted with --ca-file.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_failures_say_how_to_pass_a_ca() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, cert, key) = private_ca(&dir, &["localhost"]);
+    let (_upstream, port) = tls_upstream(&cert, &key);
+    let url = format!("https://localhost:{port}/mcp");
+    let (ok, _, err) = switchboard(&["tools", &url]);
+    assert!(!ok);
+    assert!(err.contains("--ca-file"), "{err}");
+    let ca = dir.join("ca.pem");
+    let (ok, out, err) = switchboard(&["tools", &url, "--ca-file", ca.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("echo"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -519,114 +519,11 @@ async fn without_cluster_access_the_file_is_served() {
     gateway.wait_for_tools(&["local_echo"]).await;
 }
 
-/// A private CA and a server certificate for `names`, made with openssl.
-fn private_ca(dir: &TempDir, names: &[&str]) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(&dir.path)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=switchboard test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    ]
-    .concat());
-    let san = format!(
-        "subjectAltName={}",
-        names
-            .iter()
-            .map(|n| format!("DNS:{n}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=upstream",
-            "-addext",
-            &san,
-        ],
-    ]
-    .concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-copy_extensions",
-        "copyall",
-    ]);
-    (
-        std::fs::read_to_string(dir.path.join("ca.pem")).unwrap(),
-        dir.path.join("server.pem"),
-        dir.path.join("server.key"),
-    )
-}
-
-/// The rmcp upstream serving HTTPS; returns it and its port.
-fn tls_upstream(cert: &std::path::Path, key: &std::path::Path) -> (Proc, u16) {
-    let mut command = std::process::Command::new(example_path("conformance-upstream"));
-    command
-        .args(["--http", "127.0.0.1:0", "--tls"])
-        .arg(cert)
-        .arg(key);
-    let (proc, line) = Proc::start(command, "listening on https://");
-    let port = line
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches("/mcp").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (proc, port)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn https_upstreams_trust_a_private_ca_and_nothing_else() {
     let dir = TempDir::new();
     let service_host = "weather-tls.team.svc.cluster.local";
-    let (ca_pem, cert, key) = private_ca(&dir, &[service_host, "localhost"]);
+    let (ca_pem, cert, key) = private_ca(&dir.path, &[service_host, "localhost"]);
     let (_pod, port) = tls_upstream(&cert, &key);
 
     let api = KubeApi::start().await;

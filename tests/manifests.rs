@@ -133,7 +133,10 @@ fn rbac_is_least_privilege() {
     for rule in tools["rules"].as_array().unwrap() {
         assert!(!rule["resources"].to_string().contains("secrets"), "{rule}");
         for verb in rule["verbs"].as_array().unwrap() {
-            assert!(["get", "list", "watch"].contains(&verb.as_str().unwrap()), "{rule}");
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                "{rule}"
+            );
         }
     }
 }
@@ -147,13 +150,21 @@ fn cluster_tool_actions_are_separate_and_narrow() {
     for rule in role["rules"].as_array().unwrap() {
         for resource in rule["resources"].as_array().unwrap() {
             for verb in rule["verbs"].as_array().unwrap() {
-                grants.push(format!("{} {}", verb.as_str().unwrap(), resource.as_str().unwrap()));
+                grants.push(format!(
+                    "{} {}",
+                    verb.as_str().unwrap(),
+                    resource.as_str().unwrap()
+                ));
             }
         }
     }
     grants.sort();
     assert_eq!(grants, ["create jobs", "get cronjobs", "patch deployments"]);
-    let binding = find(&objects, "ClusterRoleBinding", "switchboard-cluster-tools-actions");
+    let binding = find(
+        &objects,
+        "ClusterRoleBinding",
+        "switchboard-cluster-tools-actions",
+    );
     assert_eq!(binding["subjects"][0]["namespace"], "switchboard");
     // Not part of the default install.
     assert!(

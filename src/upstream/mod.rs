@@ -532,6 +532,24 @@ impl Upstream {
         Ok(Some(Arc::new(session)))
     }
 
+    /// Calls one tool on the gateway's own session and returns the
+    /// `CallToolResult` (the command line's `switchboard call`).
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, UpstreamError> {
+        let message = json!({
+            "jsonrpc": "2.0", "id": self.fresh_id(), "method": "tools/call",
+            "params": { "name": name, "arguments": arguments },
+        });
+        let caller = Caller {
+            slot: None,
+            client_info: None,
+            log_level: None,
+            client_capabilities: None,
+        };
+        let deadline = Instant::now() + self.spec.timeout;
+        let (reply, id) = self.request(message, &[], caller, deadline).await?;
+        response_result(single_response(reply, &id).await?)
+    }
+
     /// Ends a client's upstream session (client sent DELETE).
     pub async fn end_session(&self, slot: &SessionSlot) {
         let Some(session) = slot.take().await else {

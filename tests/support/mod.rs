@@ -689,3 +689,109 @@ pub fn stream_headers(session: &str) -> Vec<(String, String)> {
         ("mcp-protocol-version".into(), "2025-11-25".into()),
     ]
 }
+
+/// A private CA and a server certificate for `names`, made with openssl.
+pub fn private_ca(
+    dir: &std::path::Path,
+    names: &[&str],
+) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=switchboard test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    let san = format!(
+        "subjectAltName={}",
+        names
+            .iter()
+            .map(|n| format!("DNS:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=upstream",
+            "-addext",
+            &san,
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-copy_extensions",
+        "copyall",
+    ]);
+    (
+        std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// The rmcp upstream serving HTTPS; returns it and its port.
+pub fn tls_upstream(cert: &std::path::Path, key: &std::path::Path) -> (Proc, u16) {
+    let mut command = std::process::Command::new(example_path("conformance-upstream"));
+    command
+        .args(["--http", "127.0.0.1:0", "--tls"])
+        .arg(cert)
+        .arg(key);
+    let (proc, line) = Proc::start(command, "listening on https://");
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches("/mcp").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (proc, port)
+}
