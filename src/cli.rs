@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::bridge;
 use crate::client;
 use crate::cluster_tools::ClusterTools;
 use crate::config::{self, Config};
@@ -50,6 +51,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A stdio MCP server that forwards to a remote endpoint (for clients
+    /// that can only launch local processes).
+    Stdio(StdioArgs),
     /// Call one tool and print its result.
     Call {
         url: String,
@@ -63,6 +67,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct StdioArgs {
+    /// The remote MCP endpoint, e.g. https://mcp.example.com/mcp
+    url: String,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -80,6 +92,7 @@ pub fn main() -> anyhow::Result<()> {
     // The client commands print results; only problems go to the log.
     let default_filter = match cli.command {
         Command::Tools { .. } | Command::Call { .. } => "switchboard=error",
+        Command::Stdio(_) => "switchboard=warn",
         _ => "switchboard=info",
     };
     tracing_subscriber::fmt()
@@ -114,6 +127,17 @@ pub fn main() -> anyhow::Result<()> {
             }
             remote.upstream.shutdown().await;
             Ok(())
+        }),
+        Command::Stdio(StdioArgs { url, connection }) => client_runtime()?.block_on(async {
+            let headers = client::parse_headers(&connection.headers)?;
+            let ca_pem = match &connection.ca_file {
+                None => None,
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("--ca-file {}: cannot read", path.display()))?,
+                ),
+            };
+            bridge::run(&url, headers, ca_pem).await
         }),
         Command::Call {
             url,

@@ -31,8 +31,9 @@
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
 //! [`sse`] (event-stream framing), [`cli`] (the command line), [`client`]
-//! (its `tools` and `call` commands).
+//! (its `tools` and `call` commands), [`bridge`] (`switchboard stdio`).
 
+pub mod bridge;
 pub mod catalog;
 pub mod cli;
 pub mod client;

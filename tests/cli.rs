@@ -241,3 +241,44 @@ async fn tls_failures_say_how_to_pass_a_ca() {
     assert!(out.contains("echo"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `switchboard stdio`: the Python SDK's stdio client launches it and, through
+/// it, lists and calls the tools of a remote gateway and of a third-party
+/// server.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stdio_bridge_serves_a_stdio_client() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let gateway = Gateway::start(&format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"));
+    gateway.wait_for_tools(&["up_echo"]).await;
+    let (_everything, everything_url) = everything();
+    for (remote, tool, arguments, expected) in [
+        (
+            gateway.mcp(),
+            "up_echo",
+            json!({"text": "over stdio"}),
+            "over stdio",
+        ),
+        (
+            everything_url,
+            "echo",
+            json!({"message": "bridged"}),
+            "Echo: bridged",
+        ),
+    ] {
+        let plan = json!({
+            "command": env!("CARGO_BIN_EXE_switchboard"),
+            "args": ["stdio", remote],
+            "calls": [{"name": tool, "arguments": arguments}],
+        });
+        let output = py_client("stdio", &plan);
+        assert!(
+            output["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == tool),
+            "{output}"
+        );
+        assert_eq!(call_text(&output, 0), expected);
+    }
+}

@@ -2,8 +2,11 @@
 
 Usage: python3 tests/peers/py_client.py <url> '<plan json>'
 A URL whose path ends in /sse is spoken to with the 2024-11-05 HTTP+SSE
-transport (mcp.client.sse.sse_client); any other with Streamable HTTP.
-Plan: {"calls": [{"name": "tool", "arguments": {...}}], "headers": {"K": "V"}}
+transport (mcp.client.sse.sse_client); any other with Streamable HTTP. The URL
+`stdio` launches the plan's "command" with its "args" and speaks stdio
+(mcp.client.stdio.stdio_client).
+Plan: {"calls": [{"name": "tool", "arguments": {...}}], "headers": {"K": "V"},
+       "command": "...", "args": [...]}
 
 Same contract as ts_client.mjs: one JSON line on stdout
   {"protocolVersion", "sessionId", "tools": [names], "calls": [
@@ -23,6 +26,7 @@ import anyio
 import httpx2  # the HTTP client mcp 2.x is built on (a fork of httpx)
 from mcp import ClientSession, MCPError, types
 from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -43,7 +47,10 @@ async def run(url: str, plan: dict) -> dict:
     http.event_hooks = {"response": [on_response]}
 
     async with contextlib.AsyncExitStack() as stack:
-        if urlparse(url).path.endswith("/sse"):
+        if url == "stdio":
+            params = StdioServerParameters(command=plan["command"], args=plan.get("args") or [])
+            read, write = await stack.enter_async_context(stdio_client(params))
+        elif urlparse(url).path.endswith("/sse"):
             read, write = await stack.enter_async_context(
                 sse_client(
                     url,
