@@ -282,3 +282,27 @@ async fn the_stdio_bridge_serves_a_stdio_client() {
         assert_eq!(call_text(&output, 0), expected);
     }
 }
+
+/// `--log-format json`: one JSON object per log line, RUST_LOG-style filters.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_can_be_json() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let config = TempFile::new(
+        "yaml",
+        &format!("listen: \"127.0.0.1:0\"\nupstreams:\n  - name: up\n    url: \"{url}\"\n"),
+    );
+    let gateway = Gateway::start_with_args(&[
+        "--config",
+        config.path.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]);
+    let line = gateway
+        .proc
+        .wait_for("upstream ready", Duration::from_secs(30));
+    let entry: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+    assert_eq!(entry["level"], "INFO");
+    assert_eq!(entry["fields"]["message"], "upstream ready");
+    assert_eq!(entry["fields"]["upstream"], "up");
+}

@@ -293,3 +293,34 @@ fn kubectl_kustomize_agrees_when_available() {
     };
     assert_eq!(names(&rendered), names(&render(&manifests())));
 }
+
+/// The image runs as the user the Deployment expects, reads the config where
+/// the ConfigMap is mounted, and copies what Cargo.toml's targets need.
+/// (No Docker engine here to build it; this keeps the file honest.)
+#[test]
+fn the_dockerfile_matches_the_deployment() {
+    let dockerfile = std::fs::read_to_string(manifests().join("Dockerfile")).unwrap();
+    let objects = render(&manifests());
+    let deployment = find(&objects, "Deployment", "switchboard");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let user = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(
+        dockerfile.contains(&format!("USER {user}:{user}")),
+        "{dockerfile}"
+    );
+    let mount = pod["containers"][0]["volumeMounts"][0]["mountPath"]
+        .as_str()
+        .unwrap();
+    assert!(
+        dockerfile.contains(&format!("\"{mount}/config.yaml\"")),
+        "{dockerfile}"
+    );
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    for needed in ["benches", "conformance", "src"] {
+        assert!(cargo.contains(needed) || needed == "src");
+        assert!(
+            dockerfile.contains(&format!("COPY {needed} ./{needed}")),
+            "{needed}"
+        );
+    }
+}
