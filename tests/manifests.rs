@@ -315,9 +315,9 @@ fn the_dockerfile_matches_the_deployment() {
         dockerfile.contains(&format!("\"{mount}/config.yaml\"")),
         "{dockerfile}"
     );
-    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    // Cargo.toml's bench and example targets live in these.
     for needed in ["benches", "conformance", "src"] {
-        assert!(cargo.contains(needed) || needed == "src");
+        assert!(repo().join(needed).is_dir());
         assert!(
             dockerfile.contains(&format!("COPY {needed} ./{needed}")),
             "{needed}"
