@@ -30,8 +30,23 @@ impl Edge {
         match path.as_str() {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
             "/status" => {
-                let body = crate::status::document(&self.front).to_string();
+                let with_tools = request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p == "tools=true"));
+                let body = crate::status::document(&self.front, with_tools).to_string();
                 return json_response(StatusCode::OK, Bytes::from(body));
+            }
+            "/" => {
+                let mut response = json_response(
+                    StatusCode::OK,
+                    Bytes::from_static(crate::status::PAGE.as_bytes()),
+                );
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                return response;
             }
             "/metrics" => {
                 let body = crate::status::metrics(&self.front);

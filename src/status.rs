@@ -10,8 +10,12 @@ use crate::metrics::Gauges;
 use crate::pool::Health;
 use crate::protocol;
 
-/// The `/status` document.
-pub fn document(front: &Front) -> Value {
+/// The status page at `/`: static HTML that renders `/status` in place.
+pub const PAGE: &str = include_str!("status_page.html");
+
+/// The `/status` document; `with_tools` adds each upstream's tool names
+/// (what the status page shows; off by default, lists can be long).
+pub fn document(front: &Front, with_tools: bool) -> Value {
     let pool = &front.pool;
     let catalog = pool.catalog();
     let mut upstreams: Vec<Value> = pool
@@ -53,6 +57,24 @@ pub fn document(front: &Front) -> Value {
             })
         })
         .collect();
+    if with_tools {
+        for entry in &mut upstreams {
+            let name = entry["name"].as_str().unwrap_or_default().to_string();
+            let names: Vec<String> = catalog
+                .server(&name)
+                .and_then(|s| s.listing.as_ref().map(|l| (s.prefix.clone(), l.clone())))
+                .map(|(prefix, listing)| {
+                    listing
+                        .tools
+                        .iter()
+                        .filter_map(|t| t.get("name").and_then(Value::as_str))
+                        .map(|n| format!("{prefix}{n}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            entry["toolNames"] = json!(names);
+        }
+    }
     upstreams.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let aggregate = catalog
         .servers
