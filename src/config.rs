@@ -563,24 +563,6 @@ pub fn parse(
         }
     };
 
-    let kubernetes = match raw.kubernetes {
-        None => None,
-        Some(raw) => {
-            let mut namespaces = Vec::with_capacity(raw.namespaces.len());
-            for namespace in raw.namespaces {
-                if !valid_dns_label(&namespace.value) {
-                    return Err(error(format!(
-                        "line {}: kubernetes.namespaces: {:?} is not a namespace name",
-                        namespace.referenced.line(),
-                        namespace.value
-                    )));
-                }
-                namespaces.push(namespace.value);
-            }
-            Some(KubernetesSettings { namespaces })
-        }
-    };
-
     let namespaces = |values: Vec<Spanned<String>>, setting: &str| {
         values
             .into_iter()
@@ -613,6 +595,12 @@ pub fn parse(
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()
+    };
+    let kubernetes = match raw.kubernetes {
+        None => None,
+        Some(raw) => Some(KubernetesSettings {
+            namespaces: namespaces(raw.namespaces, "kubernetes.namespaces")?,
+        }),
     };
     let cluster_tools = match raw.cluster_tools {
         Some(raw) if raw.enabled => Some(ClusterToolsSettings {

@@ -168,3 +168,45 @@ fn the_legacy_sse_transport_is_chosen_or_detected() {
         "{message}"
     );
 }
+
+#[test]
+fn kubernetes_and_cluster_tools_settings() {
+    let config = parse_ok(
+        "kubernetes:\n  namespaces: [team, shop]\nclusterTools:\n  namespaces: [shop]\n  restartDeployments: [\"shop/web\"]\n  triggerJobs: [\"shop/nightly\"]\n",
+    );
+    assert_eq!(config.kubernetes.unwrap().namespaces, ["team", "shop"]);
+    let tools = config.cluster_tools.unwrap();
+    assert_eq!(tools.namespaces, ["shop"]);
+    assert_eq!(tools.restart_deployments, ["shop/web"]);
+    assert_eq!(tools.trigger_jobs, ["shop/nightly"]);
+
+    let off = parse_ok("clusterTools:\n  enabled: false\n  restartDeployments: [\"shop/web\"]\n");
+    assert_eq!(off.cluster_tools, None, "enabled: false switches them off");
+    assert_eq!(parse_ok("listen: \"127.0.0.1:0\"\n").kubernetes, None);
+
+    for (text, fragment) in [
+        (
+            "clusterTools:\n  restartDeployments: [\"web\"]\n",
+            "line 2: clusterTools.restartDeployments: \"web\" is not namespace/name",
+        ),
+        (
+            "clusterTools:\n  triggerJobs: [\"a/b/c\"]\n",
+            "clusterTools.triggerJobs: \"a/b/c\" is not namespace/name",
+        ),
+        (
+            "kubernetes:\n  namespaces: [Team]\n",
+            "kubernetes.namespaces: \"Team\" is not a namespace name",
+        ),
+        (
+            "clusterTools:\n  namespaces: [\"-x\"]\n",
+            "clusterTools.namespaces: \"-x\" is not a namespace name",
+        ),
+        ("kubernetes:\n  watch: all\n", "watch"),
+    ] {
+        let error = parse_err(text);
+        assert!(
+            error.contains(fragment),
+            "{error:?} should contain {fragment:?}"
+        );
+    }
+}
