@@ -115,7 +115,6 @@ pub struct Metrics {
     requests: Vec<[AtomicU64; 3]>,
     calls: DashMap<Arc<str>, Arc<CallStats>>,
     pub catalog_rebuilds: AtomicU64,
-    pub list_changed_sent: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -125,7 +124,6 @@ impl Default for Metrics {
             requests: (0..=METHODS.len()).map(|_| Default::default()).collect(),
             calls: DashMap::new(),
             catalog_rebuilds: AtomicU64::new(0),
-            list_changed_sent: AtomicU64::new(0),
         }
     }
 }
@@ -253,7 +251,7 @@ impl Metrics {
                 "switchboard_list_changed_sent_total",
                 "counter",
                 "list_changed notifications delivered to clients.",
-                self.list_changed_sent.load(Ordering::Relaxed),
+                gauges.list_changed_sent,
             ),
         ] {
             let _ = writeln!(
@@ -276,6 +274,8 @@ pub struct Gauges {
     pub upstreams: Vec<(String, bool)>,
     pub sessions: usize,
     pub streams: usize,
+    /// Counted where notifications are delivered (the listeners).
+    pub list_changed_sent: u64,
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.

@@ -24,6 +24,18 @@ pub enum Health {
     Failing(String),
 }
 
+impl Health {
+    /// `ready`, `connecting` or `failing`, and the error of a failing one
+    /// (for `/status` and `cluster_list_mcp_servers`).
+    pub fn describe(health: Option<&Health>) -> (&'static str, Option<&str>) {
+        match health {
+            Some(Health::Ready) => ("ready", None),
+            Some(Health::Connecting) | None => ("connecting", None),
+            Some(Health::Failing(error)) => ("failing", Some(error)),
+        }
+    }
+}
+
 /// Who declared a set of upstreams; each replaces only its own set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Origin {

@@ -23,11 +23,7 @@ pub fn document(front: &Front, with_tools: bool) -> Value {
         .iter()
         .map(|upstream| {
             let state = pool.state(&upstream.name);
-            let (health, last_error) = match state.as_ref().map(|s| &s.health) {
-                Some(Health::Ready) => ("ready", None),
-                Some(Health::Connecting) | None => ("connecting", None),
-                Some(Health::Failing(error)) => ("failing", Some(error.clone())),
-            };
+            let (health, last_error) = Health::describe(state.as_ref().map(|s| &s.health));
             let calls = pool.metrics.calls_of(&upstream.name);
             let count = |f: fn(&crate::metrics::CallStats) -> u64| calls.as_deref().map_or(0, f);
             let latency = |q: f64| {
@@ -119,13 +115,11 @@ pub fn metrics(front: &Front) -> String {
         })
         .collect();
     upstreams.sort();
-    pool.metrics
-        .list_changed_sent
-        .store(front.listeners.delivered(), Ordering::Relaxed);
     pool.metrics.render(&Gauges {
         upstreams,
         sessions: front.sessions.len(),
         streams: front.listeners.len(),
+        list_changed_sent: front.listeners.delivered(),
     })
 }
 

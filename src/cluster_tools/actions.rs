@@ -7,34 +7,14 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use super::views::string;
-use super::{ClusterTools, Output, ToolError};
+use super::{ClusterTools, Effect, Output, ToolError, definition};
 use crate::config::ClusterToolsSettings;
-
-fn action(
-    name: &str,
-    title: &str,
-    description: &str,
-    properties: Value,
-    required: &[&str],
-) -> Value {
-    json!({
-        "name": name,
-        "title": title,
-        "description": description,
-        "inputSchema": {
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": false,
-        },
-        "annotations": {"readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false},
-    })
-}
 
 pub fn definitions(settings: &ClusterToolsSettings) -> Vec<Value> {
     let mut tools = Vec::new();
     if !settings.restart_deployments.is_empty() {
-        tools.push(action(
+        tools.push(definition(
+            Effect::Destructive,
             "restart_deployment",
             "Restart a deployment",
             &format!(
@@ -49,7 +29,8 @@ pub fn definitions(settings: &ClusterToolsSettings) -> Vec<Value> {
         ));
     }
     if !settings.trigger_jobs.is_empty() {
-        tools.push(action(
+        tools.push(definition(
+            Effect::Destructive,
             "trigger_job",
             "Run a CronJob now",
             &format!(

@@ -211,6 +211,42 @@ impl ClusterTools {
     }
 }
 
+/// What a tool does to the cluster, as its annotations say.
+#[derive(Clone, Copy)]
+enum Effect {
+    ReadOnly,
+    Destructive,
+}
+
+/// A tool definition: strict input schema and annotations an LLM can act on.
+fn definition(
+    effect: Effect,
+    name: &str,
+    title: &str,
+    description: &str,
+    properties: Value,
+    required: &[&str],
+) -> Value {
+    let read_only = matches!(effect, Effect::ReadOnly);
+    json!({
+        "name": name,
+        "title": title,
+        "description": description,
+        "inputSchema": {
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        },
+        "annotations": {
+            "readOnlyHint": read_only,
+            "destructiveHint": !read_only,
+            "idempotentHint": read_only,
+            "openWorldHint": false,
+        },
+    })
+}
+
 pub(crate) fn dynamic(
     group: &str,
     version: &str,

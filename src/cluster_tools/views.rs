@@ -11,25 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::render::{age, cap, truncation_note};
-use super::{ClusterTools, MAX_ITEMS, Output, ToolError, dynamic};
+use super::{ClusterTools, Effect, MAX_ITEMS, Output, ToolError, definition, dynamic};
 use crate::pool::Health;
-
-const READ_ONLY: &str = r#"{"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}"#;
-
-fn tool(name: &str, title: &str, description: &str, properties: Value, required: &[&str]) -> Value {
-    json!({
-        "name": name,
-        "title": title,
-        "description": description,
-        "inputSchema": {
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": false,
-        },
-        "annotations": serde_json::from_str::<Value>(READ_ONLY).expect("static JSON"),
-    })
-}
 
 fn namespace_property(what: &str) -> Value {
     json!({"type": "string", "description": format!("Only {what} in this namespace (default: every namespace the tools may see)")})
@@ -37,21 +20,24 @@ fn namespace_property(what: &str) -> Value {
 
 pub fn definitions() -> Vec<Value> {
     vec![
-        tool(
+        definition(
+            Effect::ReadOnly,
             "list_nodes",
             "Cluster nodes",
             "Every node: roles, readiness and any abnormal conditions (memory/disk/PID pressure, network unavailable), kubelet version, OS/architecture, CPU and memory capacity and allocatable, age. Start here for capacity or node health questions.",
             json!({}),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "health",
             "Cluster health summary",
             "One summary of what is wrong: nodes not ready, pods not running or crash-looping (restart counts, last termination reason), deployments below their desired replicas, warning events of the last hour, and MCP server registrations that are not ready. Use first when asked what is wrong with the cluster.",
             json!({"namespace": namespace_property("pods, deployments and events")}),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "list_pods",
             "Pods",
             "Pods with phase, readiness (ready/total containers), restart count, node and age. Narrow with namespace and/or a label selector such as app=web.",
@@ -61,7 +47,8 @@ pub fn definitions() -> Vec<Value> {
             }),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "pod_logs",
             "Pod logs",
             "The logs of one container of a pod, bounded: the last tailLines lines (default 100, at most 1000), optionally only the last sinceSeconds, at most limitBytes (default 65536). previous=true reads the container's previous run (after a crash).",
@@ -76,7 +63,8 @@ pub fn definitions() -> Vec<Value> {
             }),
             &["namespace", "pod"],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "events",
             "Events",
             "Kubernetes events, newest first, bounded by limit (default 50, at most 200). Filter by namespace, by the involved object's name and kind, or by type (Warning or Normal).",
@@ -89,7 +77,8 @@ pub fn definitions() -> Vec<Value> {
             }),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "list_deployments",
             "Deployments and rollout status",
             "Deployments with desired, updated, ready and available replicas, rollout status (complete, progressing, or stalled with the reason) and their conditions.",
@@ -99,21 +88,24 @@ pub fn definitions() -> Vec<Value> {
             }),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "list_mcp_servers",
             "MCP servers behind Switchboard",
             "The MCP servers Switchboard serves (registrations and config-file entries): prefix, source, resolved URL, health, protocol era, tool count and last error.",
             json!({}),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "flux_status",
             "Flux sync status",
             "Flux Kustomizations, HelmReleases and sources (Git, Helm, OCI repositories): ready, last applied revision, and the message of any that are not ready.",
             json!({"namespace": namespace_property("Flux objects")}),
             &[],
         ),
-        tool(
+        definition(
+            Effect::ReadOnly,
             "certificates",
             "cert-manager certificates",
             "cert-manager Certificates: ready, expiry (notAfter), planned renewal, issuer, and a flag for those expiring within 14 days.",
@@ -603,11 +595,7 @@ fn mcp_servers(tools: &ClusterTools) -> Vec<Value> {
         .iter()
         .map(|upstream| {
             let state = pool.state(&upstream.name);
-            let (health, error) = match state.as_ref().map(|s| &s.health) {
-                Some(Health::Ready) => ("ready", None),
-                Some(Health::Connecting) | None => ("connecting", None),
-                Some(Health::Failing(error)) => ("failing", Some(error.clone())),
-            };
+            let (health, error) = Health::describe(state.as_ref().map(|s| &s.health));
             json!({
                 "name": &*upstream.name,
                 "prefix": &*upstream.prefix,
@@ -615,7 +603,7 @@ fn mcp_servers(tools: &ClusterTools) -> Vec<Value> {
                 "url": upstream.spec.transport.target(),
                 "health": health,
                 "era": upstream.era().map(|e| e.version().to_string()),
-                "tools": state.map_or(0, |s| s.tools),
+                "tools": state.as_ref().map_or(0, |s| s.tools),
                 "lastError": error,
             })
         })
