@@ -11,23 +11,7 @@ use serde_json::{Value, json};
 use support::*;
 
 async fn upstream_session_seen(gateway: &Gateway, session: &str, id: u32) -> String {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": { "name": "aff_session_info", "arguments": {} }
-    });
-    let response = post(
-        &gateway.mcp(),
-        &legacy_headers(Some(session)),
-        &body.to_string(),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    let message = response.json();
-    let text = message
-        .pointer("/result/content/0/text")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no text in {message}"));
-    let info: Value = serde_json::from_str(text).unwrap();
+    let info = session_info(&gateway.mcp(), session, "aff_session_info", id).await;
     info["sessionId"]
         .as_str()
         .unwrap_or_else(|| panic!("upstream saw no session: {info}"))

@@ -9,40 +9,15 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::kube_api::KubeApi;
+use support::kube_api::{KubeApi, rfc3339};
 use support::*;
 
 fn ago(seconds: u64) -> String {
-    timestamp(std::time::SystemTime::now() - Duration::from_secs(seconds))
+    rfc3339(std::time::SystemTime::now() - Duration::from_secs(seconds))
 }
 
 fn in_days(days: u64) -> String {
-    timestamp(std::time::SystemTime::now() + Duration::from_secs(days * 86_400))
-}
-
-/// RFC 3339 (UTC, seconds) without a date crate.
-fn timestamp(time: std::time::SystemTime) -> String {
-    let seconds = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let days = (seconds / 86_400) as i64;
-    let rem = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    rfc3339(std::time::SystemTime::now() + Duration::from_secs(days * 86_400))
 }
 
 /// A small cluster with one of each kind of trouble.

@@ -137,27 +137,6 @@ async fn wait_for_reason(api: &KubeApi, kind: (&str, &str), name: &str, reason: 
     }
 }
 
-/// The upstream's report of one call (`session_info`) through a 2025 session.
-async fn session_info(gateway: &Gateway, session: &str, id: u32) -> Value {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": { "name": "weather_session_info", "arguments": {} }
-    });
-    let response = post(
-        &gateway.mcp(),
-        &legacy_headers(Some(session)),
-        &body.to_string(),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    let message = response.json();
-    let text = message
-        .pointer("/result/content/0/text")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no text in {message}"));
-    serde_json::from_str(text).unwrap()
-}
-
 fn kube_gateway(api: &KubeApi, dir: &TempDir, upstreams: &str) -> Gateway {
     kube_gateway_with(api, dir, "kubernetes: {}", upstreams)
 }
@@ -277,14 +256,14 @@ async fn registrations_drive_the_catalog_rollouts_and_status() {
 
     // The Secret's token is what the upstream sees; the client's is not.
     let session = initialize(&gateway.mcp()).await;
-    let first = session_info(&gateway, &session, 1).await;
+    let first = session_info(&gateway.mcp(), &session, "weather_session_info", 1).await;
     assert_eq!(
         first["headers"]["authorization"], "Bearer s3cret-registration-token",
         "{first}"
     );
     let pinned_session = first["sessionId"].as_str().unwrap().to_string();
     assert_eq!(
-        session_info(&gateway, &session, 2).await["sessionId"],
+        session_info(&gateway.mcp(), &session, "weather_session_info", 2).await["sessionId"],
         pinned_session
     );
 
@@ -319,14 +298,14 @@ async fn registrations_drive_the_catalog_rollouts_and_status() {
     let tools = wait_changed_until(&mut watcher, |t| t.iter().any(|n| n == "weather_forecast"));
     assert!(tools.iter().any(|n| n == "weather_echo"));
     drop(pod_a);
-    let moved = session_info(&gateway, &session, 3).await;
+    let moved = session_info(&gateway.mcp(), &session, "weather_session_info", 3).await;
     assert_ne!(
         moved["sessionId"], pinned_session,
         "the session moved to pod B"
     );
     assert_ne!(moved["pid"], first["pid"], "served by another process");
     assert_eq!(
-        session_info(&gateway, &session, 4).await["sessionId"],
+        session_info(&gateway.mcp(), &session, "weather_session_info", 4).await["sessionId"],
         moved["sessionId"]
     );
 

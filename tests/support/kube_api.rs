@@ -364,11 +364,16 @@ fn without(object: &Value, keys: &[&str]) -> Value {
 }
 
 fn now() -> String {
-    let seconds = std::time::SystemTime::now()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// RFC 3339 in UTC to the second, as the API server writes times (no date
+/// crate: the civil date from days since the epoch, Howard Hinnant's way).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let seconds = time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
     let days = (seconds / 86_400) as i64;
     let rem = seconds % 86_400;
     let z = days + 719_468;

@@ -457,6 +457,24 @@ pub async fn initialize(url: &str) -> String {
     session
 }
 
+/// What the rmcp upstream's `session_info` tool (under `tool`, prefixed)
+/// reports for one call through the 2025 client session `session`: the
+/// `Mcp-Session-Id` and credential it saw, and its pid.
+pub async fn session_info(url: &str, session: &str, tool: &str, id: u32) -> Value {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": tool, "arguments": {} }
+    });
+    let response = post(url, &legacy_headers(Some(session)), &body.to_string()).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let message = response.json();
+    let text = message
+        .pointer("/result/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no text in {message}"));
+    serde_json::from_str(text).unwrap()
+}
+
 /// Runs a third-party client script and parses its one JSON line.
 fn run_client(mut command: Command, what: &str) -> Value {
     let output = command
