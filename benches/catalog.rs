@@ -62,7 +62,7 @@ fn tools_list_5000_tools_all_pages(bencher: Bencher) {
         let mut bytes = 0;
         loop {
             let page = catalog
-                .tools_page(Scope::Aggregate, cursor.as_deref())
+                .tools_page(Scope::Aggregate, cursor.as_deref(), None)
                 .unwrap();
             let body = list_body(&id, "tools", &page.items, page.next_cursor.as_deref(), true);
             bytes += body.len();

@@ -624,7 +624,11 @@ impl Upstream {
         let seen: serde_json::Map<String, Value> = headers
             .into_iter()
             .flatten()
-            .filter(|(name, _)| name.as_str().starts_with("mcp-") || *name == "authorization")
+            .filter(|(name, _)| {
+                name.as_str().starts_with("mcp-")
+                    || *name == "authorization"
+                    || *name == "x-api-key"
+            })
             .map(|(name, value)| {
                 let value = value.to_str().unwrap_or("<not text>").to_string();
                 (name.as_str().to_string(), Value::String(value))

@@ -37,6 +37,8 @@ pub struct Entry {
     pub server: usize,
     /// The name the upstream knows.
     pub original: Arc<str>,
+    /// The prefixed name clients see (and authorization rules match).
+    pub exposed: Arc<str>,
     /// The definition as exposed on the aggregated endpoint (prefixed name),
     /// already serialised.
     pub exposed_json: Box<str>,
@@ -141,9 +143,9 @@ pub struct Catalog {
     pub servers: Vec<Server>,
     server_index: HashMap<Arc<str>, usize>,
     tools: Vec<Entry>,
-    tool_index: HashMap<Box<str>, usize>,
+    tool_index: HashMap<Arc<str>, usize>,
     prompts: Vec<Entry>,
-    prompt_index: HashMap<Box<str>, usize>,
+    prompt_index: HashMap<Arc<str>, usize>,
     /// Resource URI → server; the first server (in name order) wins a
     /// collision, which is reported in `collisions`.
     resource_index: HashMap<String, usize>,
@@ -242,20 +244,34 @@ impl Catalog {
         best.map(|(_, server)| server)
     }
 
+    /// A page of tools; `visible` (by exposed name) filters it for a
+    /// caller whose authorization does not cover everything.
     pub fn tools_page<'a>(
         &'a self,
         scope: Scope<'a>,
         cursor: Option<&str>,
+        visible: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Page<'a>, BadCursor> {
-        self.page(&self.tools, scope, |s| s.tools.clone(), cursor)
+        self.page(&self.tools, scope, |s| s.tools.clone(), cursor, visible)
     }
 
     pub fn prompts_page<'a>(
         &'a self,
         scope: Scope<'a>,
         cursor: Option<&str>,
+        visible: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Page<'a>, BadCursor> {
-        self.page(&self.prompts, scope, |s| s.prompts.clone(), cursor)
+        self.page(&self.prompts, scope, |s| s.prompts.clone(), cursor, visible)
+    }
+
+    /// The tool or prompt `original` of `server`, as the catalog has it.
+    pub fn entry_of(&self, server: &Server, prompt: bool, original: &str) -> Option<&Entry> {
+        let (entries, range) = if prompt {
+            (&self.prompts, server.prompts.clone())
+        } else {
+            (&self.tools, server.tools.clone())
+        };
+        entries[range].iter().find(|e| &*e.original == original)
     }
 
     /// Resources and templates are not renamed: the merged list is the
@@ -293,6 +309,7 @@ impl Catalog {
         scope: Scope<'a>,
         range_of: impl Fn(&Server) -> std::ops::Range<usize>,
         cursor: Option<&str>,
+        visible: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<Page<'a>, BadCursor> {
         let (range, exposed) = match scope {
             Scope::Aggregate => (0..entries.len(), true),
@@ -306,17 +323,29 @@ impl Catalog {
             return Err(BadCursor);
         }
         let start = range.start + offset;
-        let end = (start + PAGE_SIZE).min(range.end);
-        let items = entries[start..end]
-            .iter()
-            .map(|e| {
-                if exposed {
-                    &*e.exposed_json
-                } else {
-                    &*e.original_json
-                }
-            })
-            .collect();
+        let serialised = |e: &'a Entry| {
+            if exposed {
+                &*e.exposed_json
+            } else {
+                &*e.original_json
+            }
+        };
+        let Some(visible) = visible else {
+            let end = (start + PAGE_SIZE).min(range.end);
+            let items = entries[start..end].iter().map(serialised).collect();
+            let next_cursor = (end < range.end).then(|| (end - range.start).to_string());
+            return Ok(Page { items, next_cursor });
+        };
+        // Filtered: the cursor still counts positions in the whole list.
+        let mut items = Vec::new();
+        let mut end = start;
+        while end < range.end && items.len() < PAGE_SIZE {
+            let entry = &entries[end];
+            if visible(&entry.exposed) {
+                items.push(serialised(entry));
+            }
+            end += 1;
+        }
         let next_cursor = (end < range.end).then(|| (end - range.start).to_string());
         Ok(Page { items, next_cursor })
     }
@@ -399,7 +428,7 @@ pub struct BadCursor;
 /// Adds a server's named items in name order, prefixed.
 fn add_named(
     entries: &mut Vec<Entry>,
-    index: &mut HashMap<Box<str>, usize>,
+    index: &mut HashMap<Arc<str>, usize>,
     items: &[Value],
     server: usize,
     prefix: &str,
@@ -411,13 +440,14 @@ fn add_named(
     named.sort_by(|a, b| a.0.cmp(b.0));
     named.dedup_by(|a, b| a.0 == b.0);
     for (name, item) in named {
-        let exposed_name = format!("{prefix}{name}");
+        let exposed_name: Arc<str> = Arc::from(format!("{prefix}{name}"));
         let mut exposed = item.clone();
-        exposed["name"] = Value::String(exposed_name.clone());
-        index.insert(exposed_name.into_boxed_str(), entries.len());
+        exposed["name"] = Value::String(exposed_name.to_string());
+        index.insert(exposed_name.clone(), entries.len());
         entries.push(Entry {
             server,
             original: Arc::from(name),
+            exposed: exposed_name,
             exposed_json: exposed.to_string().into_boxed_str(),
             original_json: item.to_string().into_boxed_str(),
         });

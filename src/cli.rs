@@ -47,6 +47,32 @@ enum Command {
         /// Listen address, overriding the file's `listen`.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve a non-loopback address without client authentication
+        /// (only behind something that authenticates, e.g. a NetworkPolicy
+        /// that admits trusted pods alone).
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Mint an HS256 JWT for a gateway whose `auth.jwt` has a `secret`.
+    Token {
+        /// File holding the shared secret (the same as the gateway's).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// The subject (`sub`) the token names.
+        #[arg(long)]
+        sub: String,
+        /// Lifetime, like 30m, 1h or 7d... (units ms, s, m, h).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Audience (`aud`): the gateway's configured audience.
+        #[arg(long)]
+        aud: Option<String>,
+        /// Issuer (`iss`): the gateway's configured issuer.
+        #[arg(long)]
+        iss: Option<String>,
+        /// Groups, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
     },
     /// Validate a config file without serving.
     CheckConfig { file: PathBuf },
@@ -187,9 +213,35 @@ pub fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
+        Command::Token {
+            secret_file,
+            sub,
+            ttl,
+            aud,
+            iss,
+            groups,
+        } => {
+            let secret = std::fs::read_to_string(&secret_file)
+                .with_context(|| format!("--secret-file {}: cannot read", secret_file.display()))?;
+            let ttl = config::parse_duration(&ttl)
+                .filter(|d| !d.is_zero())
+                .with_context(|| format!("--ttl {ttl:?}: use a duration like 30m or 1h"))?;
+            let token = crate::auth::jwt::mint(
+                secret.trim(),
+                &sub,
+                ttl,
+                aud.as_deref(),
+                iss.as_deref(),
+                &groups,
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Serve {
             config: path,
             listen,
+            insecure_no_auth,
         } => {
             let mut config = match &path {
                 Some(path) => config::load(path, &config::process_env)?,
@@ -205,6 +257,17 @@ pub fn main() -> anyhow::Result<()> {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            if config.security.auth.is_none()
+                && !config.listen.ip().is_loopback()
+                && !insecure_no_auth
+            {
+                anyhow::bail!(
+                    "refusing to serve {} without client authentication: anyone who can reach it \
+                     could call every tool. Configure `auth` (README, Security), listen on \
+                     127.0.0.1, or pass --insecure-no-auth if something in front authenticates",
+                    config.listen
+                );
+            }
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(serve(config, watched))
         }
@@ -219,10 +282,47 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
+    let security = &config.security;
+    let tls = match &security.tls {
+        None => None,
+        Some(settings) => {
+            let (acceptor, certificate) =
+                crate::tls::acceptor(settings).map_err(anyhow::Error::msg)?;
+            tokio::spawn(certificate.watch());
+            Some(acceptor)
+        }
+    };
+    let auth = match &security.auth {
+        None => None,
+        Some(settings) => {
+            let kube = match settings.kubernetes {
+                None => None,
+                Some(_) => Some(kube::Client::try_default().await.context(
+                    "auth.kubernetes: no cluster access to review service-account tokens",
+                )?),
+            };
+            let rules = crate::auth::Rules::new(
+                security.authorization.clone(),
+                ClusterTools::ACTIONS
+                    .iter()
+                    .map(|action| format!("{}{action}", crate::pool::CLUSTER_PREFIX))
+                    .collect(),
+            );
+            if rules.is_empty() {
+                tracing::warn!(
+                    "auth is on but `authorization` has no rules: callers are authenticated and see no tools"
+                );
+            }
+            Some(
+                crate::auth::Auth::new(settings.clone(), rules, kube)
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
+    let tcp = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
+    let address = tcp.local_addr()?;
     let pool = Pool::new(config.health);
     pool.apply(Origin::ConfigFile, config.upstreams.clone())
         .await;
@@ -258,6 +358,7 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             .as_ref()
             .map(|s| Sealer::new(&s.key, &s.previous_keys, s.max_age)),
         max_body_bytes: config.max_body_bytes,
+        body_idle_timeout: security.limits.idle_timeout,
     });
     tokio::spawn(
         front
@@ -275,10 +376,21 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
         front,
         allowed_origins: config.allowed_origins.clone(),
         loopback_only: address.ip().is_loopback(),
+        auth,
+        rate_limiter: security
+            .rate_limit
+            .map(crate::auth::rate_limit::RateLimiter::new),
+        tls: tls.is_some(),
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line to find the port.
-    println!("switchboard listening on http://{address}/mcp");
-    tracing::info!(%address, upstreams = config.upstreams.len(), "serving");
+    println!("switchboard listening on {scheme}://{address}/mcp");
+    tracing::info!(%address, upstreams = config.upstreams.len(), auth = edge.auth.is_some(), tls = tls.is_some(), "serving");
+    let listener = server::Listener {
+        tcp,
+        tls,
+        limits: security.limits,
+    };
     server::run(listener, edge, closing).await;
     tracing::info!("shutting down");
     pool.shutdown().await;

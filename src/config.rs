@@ -39,6 +39,8 @@ pub struct Config {
     pub kubernetes: Option<KubernetesSettings>,
     /// The built-in `cluster_` tools; off when absent.
     pub cluster_tools: Option<ClusterToolsSettings>,
+    /// Client authentication and authorization, TLS serving, limits.
+    pub security: Security,
 }
 
 /// The built-in cluster tools: what they may see and do.
@@ -226,6 +228,11 @@ struct RawConfig {
     sessions: Option<RawSessions>,
     kubernetes: Option<RawKubernetes>,
     cluster_tools: Option<RawClusterTools>,
+    auth: Option<Spanned<security::RawAuth>>,
+    authorization: Option<Vec<security::RawRule>>,
+    rate_limit: Option<security::RawRateLimit>,
+    tls: Option<security::RawTls>,
+    limits: Option<security::RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -614,7 +621,20 @@ pub fn parse(
         _ => None,
     };
 
+    let security = security::parse(
+        security::RawSecurity {
+            auth: raw.auth,
+            authorization: raw.authorization,
+            rate_limit: raw.rate_limit,
+            tls: raw.tls,
+            limits: raw.limits,
+        },
+        env,
+    )
+    .map_err(error)?;
+
     Ok(Config {
+        security,
         cluster_tools,
         kubernetes,
         listen,
@@ -688,6 +708,12 @@ pub fn process_env(var: &str) -> Option<String> {
 /// fetched from the npm registry), so a fresh machine needs no cluster.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default-config.yaml");
 pub const EMBEDDED_DEFAULT_NAME: &str = "<embedded default config>";
+
+mod security;
+pub use security::{
+    ApiKeySettings, AuthSettings, AuthorizationRule, JwtKeys, JwtSettings, Limits,
+    RateLimitSettings, Security, TlsSettings, TokenReviewSettings,
+};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,10 @@ pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 /// Gateway-specific: the upstream could not be reached or did not answer in
 /// time (a server error code from the range JSON-RPC reserves for servers).
 pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
+/// Gateway-specific: the request carried no valid credentials (HTTP 401).
+pub const UNAUTHORIZED: i64 = -32002;
+/// Gateway-specific: the caller exceeded its request rate (HTTP 429).
+pub const RATE_LIMITED: i64 = -32003;
 
 /// One parsed JSON-RPC message.
 #[derive(Debug, Clone, PartialEq)]

@@ -33,6 +33,7 @@
 //! [`sse`] (event-stream framing), [`cli`] (the command line), [`client`]
 //! (its `tools` and `call` commands), [`bridge`] (`switchboard stdio`).
 
+pub mod auth;
 pub mod bridge;
 pub mod catalog;
 pub mod cli;
@@ -50,4 +51,5 @@ pub mod router;
 pub mod server;
 pub mod sse;
 pub mod status;
+pub mod tls;
 pub mod upstream;

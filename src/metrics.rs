@@ -115,6 +115,9 @@ pub struct Metrics {
     requests: Vec<[AtomicU64; 3]>,
     calls: DashMap<Arc<str>, Arc<CallStats>>,
     pub catalog_rebuilds: AtomicU64,
+    /// Refused credentials, by [`crate::auth::Failure::ALL`] position.
+    auth_failures: [AtomicU64; crate::auth::Failure::ALL.len()],
+    pub rate_limited: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -124,6 +127,8 @@ impl Default for Metrics {
             requests: (0..=METHODS.len()).map(|_| Default::default()).collect(),
             calls: DashMap::new(),
             catalog_rebuilds: AtomicU64::new(0),
+            auth_failures: Default::default(),
+            rate_limited: AtomicU64::new(0),
         }
     }
 }
@@ -136,6 +141,12 @@ impl Metrics {
             .unwrap_or(METHODS.len());
         let column = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.requests[row][column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn auth_failure(&self, failure: crate::auth::Failure) {
+        if let Some(i) = crate::auth::Failure::ALL.iter().position(|f| *f == failure) {
+            self.auth_failures[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records one `tools/call` to `upstream`.
@@ -228,7 +239,25 @@ impl Metrics {
                 u8::from(*up)
             );
         }
+        out.push_str("# HELP switchboard_auth_failures_total Requests refused for their credentials, by reason.\n");
+        out.push_str("# TYPE switchboard_auth_failures_total counter\n");
+        for (failure, count) in crate::auth::Failure::ALL.iter().zip(&self.auth_failures) {
+            let n = count.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "switchboard_auth_failures_total{{reason=\"{}\"}} {n}",
+                    failure.reason()
+                );
+            }
+        }
         for (name, kind, help, value) in [
+            (
+                "switchboard_rate_limited_total",
+                "counter",
+                "Requests refused with 429 by the per-caller rate limit.",
+                self.rate_limited.load(Ordering::Relaxed),
+            ),
             (
                 "switchboard_sessions",
                 "gauge",

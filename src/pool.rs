@@ -45,6 +45,9 @@ pub enum Origin {
     Kubernetes,
 }
 
+/// The prefix of the gateway's own cluster tools.
+pub const CLUSTER_PREFIX: &str = "cluster_";
+
 /// What the pool knows of one upstream, for status reporting.
 #[derive(Debug, Clone)]
 pub struct UpstreamState {
@@ -180,7 +183,7 @@ impl Pool {
         self.endpoints.insert(name.to_string(), ready);
     }
 
-    /// Serves the cluster tools as the upstream `cluster` (prefix `cluster_`).
+    /// Serves the cluster tools as the upstream `cluster` (prefix [`CLUSTER_PREFIX`]).
     pub async fn serve_cluster_tools(
         self: &Arc<Self>,
         tools: Arc<crate::cluster_tools::ClusterTools>,
@@ -188,7 +191,7 @@ impl Pool {
         let _ = self.builtin.set(tools);
         let spec = UpstreamSpec {
             name: "cluster".into(),
-            prefix: "cluster_".into(),
+            prefix: CLUSTER_PREFIX.into(),
             transport: crate::config::TransportSpec::Builtin,
             timeout: Duration::from_secs(30),
             source: crate::config::Source::Builtin,

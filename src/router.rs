@@ -9,6 +9,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::auth::Caller;
 use crate::catalog::{Catalog, Scope};
 use crate::front::sessions::ClientSession;
 use crate::jsonrpc::{self, Message, RpcError};
@@ -36,6 +37,8 @@ pub struct Request<'a> {
     /// `None` for `/mcp`, the server name for `/servers/{name}/mcp`.
     pub scope: Option<&'a str>,
     pub client: Client,
+    /// Who is calling: decides what is listed and what may be routed.
+    pub caller: &'a Caller,
     pub forwarded: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -173,10 +176,16 @@ async fn handle_request(
         "ping" => Ok(request.finish(id, json!({}), false)),
         "server/discover" => Ok(request.finish(id, discover(&request.catalog, scope), true)),
         "tools/list" | "prompts/list" => {
+            let visible = |name: &str| request.caller.may_use(name);
+            let visible: Option<&dyn Fn(&str) -> bool> =
+                request.caller.is_restricted().then_some(&visible);
             let (page, key) = if method == "tools/list" {
-                (request.catalog.tools_page(scope, cursor), "tools")
+                (request.catalog.tools_page(scope, cursor, visible), "tools")
             } else {
-                (request.catalog.prompts_page(scope, cursor), "prompts")
+                (
+                    request.catalog.prompts_page(scope, cursor, visible),
+                    "prompts",
+                )
             };
             let page = page.map_err(|_| invalid_params("Invalid cursor"))?;
             Ok(list_outcome(request, id, key, page.items, page.next_cursor))
@@ -188,7 +197,11 @@ async fn handle_request(
             } else {
                 "resources"
             };
-            let items = request.catalog.resources(scope, templates);
+            let items = if request.caller.is_restricted() {
+                visible_resources(request, scope, templates)
+            } else {
+                request.catalog.resources(scope, templates)
+            };
             let result = json!({ key: items });
             Ok(request.finish(id, result, true))
         }
@@ -202,16 +215,33 @@ async fn handle_request(
             } else {
                 "prompt"
             };
+            // A forbidden item gets this same answer: its existence is
+            // not revealed.
             let unknown = || invalid_params(format!("Unknown {what}: {name}"));
+            let prompt = method == "prompts/get";
             let (server, original) = match scope {
-                Scope::Server(server) => (server.name.clone(), None),
+                Scope::Server(server) => {
+                    if request.caller.is_restricted() {
+                        let entry = request
+                            .catalog
+                            .entry_of(server, prompt, name)
+                            .ok_or_else(unknown)?;
+                        if !request.caller.may_use(&entry.exposed) {
+                            return Err(unknown());
+                        }
+                    }
+                    (server.name.clone(), None)
+                }
                 Scope::Aggregate => {
-                    let found = if method == "tools/call" {
-                        request.catalog.tool(name)
-                    } else {
+                    let found = if prompt {
                         request.catalog.prompt(name)
+                    } else {
+                        request.catalog.tool(name)
                     };
                     let (server, entry) = found.ok_or_else(unknown)?;
+                    if !request.caller.may_use(&entry.exposed) {
+                        return Err(unknown());
+                    }
                     (server.name.clone(), Some(entry.original.clone()))
                 }
             };
@@ -252,7 +282,9 @@ async fn handle_request(
                     .with_data(json!({ "uri": uri })),
                 )
             };
-            let server = server.ok_or_else(not_found)?;
+            let server = server
+                .filter(|s| request.caller.may_use_server(&s.prefix, Some(uri)))
+                .ok_or_else(not_found)?;
             let upstream = request.pool.upstream(&server.name).ok_or_else(not_found)?;
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             forward_request(request, &upstream, message, id).await
@@ -264,11 +296,17 @@ async fn handle_request(
                     .get("name")
                     .and_then(Value::as_str)
                     .and_then(|n| request.catalog.prompt(n))
+                    .filter(|(_, entry)| request.caller.may_use(&entry.exposed))
                     .map(|(server, entry)| (server.name.clone(), Some(entry.original.clone()))),
                 Some("ref/resource") => reference
                     .get("uri")
                     .and_then(Value::as_str)
-                    .and_then(|uri| request.catalog.resource_server(uri))
+                    .and_then(|uri| {
+                        request
+                            .catalog
+                            .resource_server(uri)
+                            .filter(|s| request.caller.may_use_server(&s.prefix, Some(uri)))
+                    })
                     .map(|server| (server.name.clone(), None)),
                 _ => None,
             };
@@ -327,9 +365,42 @@ async fn handle_request(
     }
 }
 
-/// On `/servers/{name}/mcp`, the one upstream behind it.
+/// On `/servers/{name}/mcp`, the one upstream behind it, when the caller
+/// may use it as a whole.
 fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
-    request.scope.and_then(|name| request.pool.upstream(name))
+    let upstream = request.scope.and_then(|name| request.pool.upstream(name))?;
+    request
+        .caller
+        .may_use_server(&upstream.prefix, None)
+        .then_some(upstream)
+}
+
+/// Resources and templates a restricted caller may read.
+fn visible_resources<'a>(
+    request: &'a Request<'_>,
+    scope: Scope<'a>,
+    templates: bool,
+) -> Vec<&'a Value> {
+    let servers: Vec<_> = match scope {
+        Scope::Server(server) => vec![server],
+        Scope::Aggregate => request.catalog.servers.iter().collect(),
+    };
+    let key = if templates { "uriTemplate" } else { "uri" };
+    servers
+        .into_iter()
+        .filter_map(|server| Some((server, server.listing.as_deref()?)))
+        .flat_map(|(server, listing)| {
+            let items = if templates {
+                &listing.resource_templates
+            } else {
+                &listing.resources
+            };
+            items.iter().filter(move |item| {
+                let uri = item.get(key).and_then(Value::as_str);
+                request.caller.may_use_server(&server.prefix, uri)
+            })
+        })
+        .collect()
 }
 
 fn discover(catalog: &Catalog, scope: Scope<'_>) -> Value {

@@ -1,20 +1,25 @@
 //! The HTTP edge: accepts connections, checks `Host`/`Origin`, and sends
 //! each request to the health endpoints or the protocol front.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::{Auth, Caller};
+use crate::config::Limits;
 use crate::front::{Body, Front, Rejection, json_response};
-use crate::jsonrpc;
+use crate::jsonrpc::{self, RpcError};
 
 pub struct Edge {
     pub front: Arc<Front>,
@@ -22,13 +27,67 @@ pub struct Edge {
     pub allowed_origins: Vec<String>,
     /// Bound to loopback: then `Host` must name loopback too (DNS rebinding).
     pub loopback_only: bool,
+    /// Client authentication and authorization; `None`: open (loopback or
+    /// `--insecure-no-auth`).
+    pub auth: Option<Auth>,
+    pub rate_limiter: Option<RateLimiter>,
+    /// Served over TLS (for the URLs the gateway gives out).
+    pub tls: bool,
 }
 
+/// The caller when auth is off.
+static ANYONE: std::sync::LazyLock<Arc<Caller>> =
+    std::sync::LazyLock::new(|| Arc::new(Caller::Anyone));
+
+const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
 impl Edge {
-    pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+    pub async fn handle(&self, request: hyper::Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
+            "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
+            "/readyz" => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: Kubernetes discovery has not synced yet\n",
+                );
+            }
+            _ => {}
+        }
+        if let Some(suffix) = path.strip_prefix(METADATA_PATH) {
+            return match &self.auth {
+                // RFC 9728 §3.1: the resource's path follows the well-known one.
+                Some(auth) if suffix.is_empty() || suffix.starts_with('/') => {
+                    let resource_path = if suffix.is_empty() { "/mcp" } else { suffix };
+                    auth.metadata(request.headers(), self.tls, resource_path)
+                }
+                _ => text(
+                    StatusCode::NOT_FOUND,
+                    "not found: this gateway has no auth configured\n",
+                ),
+            };
+        }
+        let open_metrics = path == "/metrics" && self.auth.as_ref().is_some_and(Auth::open_metrics);
+        let caller = match &self.auth {
+            Some(auth) if !open_metrics => match auth.authenticate(request.headers()).await {
+                Ok(principal) => {
+                    tracing::debug!(subject = %principal.subject, method = principal.method, %path, "authenticated");
+                    Arc::new(Caller::Authenticated {
+                        principal,
+                        rules: auth.rules.clone(),
+                    })
+                }
+                Err(failure) => {
+                    self.front.pool.metrics.auth_failure(failure);
+                    // The reason and the peer, never the credential.
+                    tracing::info!(reason = failure.reason(), %peer, %path, "request refused: credentials");
+                    return auth.refusal(request.headers(), self.tls, failure);
+                }
+            },
+            _ => ANYONE.clone(),
+        };
+        match path.as_str() {
             "/status" => {
                 let with_tools = request
                     .uri()
@@ -56,13 +115,6 @@ impl Edge {
                     http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
                 return response;
-            }
-            "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
-            "/readyz" => {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: Kubernetes discovery has not synced yet\n",
-                );
             }
             _ => {}
         }
@@ -93,11 +145,27 @@ impl Edge {
         if let Err(rejection) = self.check_origin(request.headers()) {
             return rejection.into_response();
         }
+        if let Some(limiter) = &self.rate_limiter {
+            let key = match caller.subject() {
+                Some(subject) => limiter.take(subject),
+                None => limiter.take(&peer.to_string()),
+            };
+            if let Err(wait) = key {
+                self.front
+                    .pool
+                    .metrics
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return too_many_requests(wait);
+            }
+        }
         let scope = scope.as_deref();
         let result = match (endpoint, request.method()) {
-            ("mcp", _) => return self.front.serve(request, scope).await,
-            ("sse", &http::Method::GET) => self.front.open_sse(request.headers(), scope),
-            ("message", &http::Method::POST) => self.front.sse_message(request, scope).await,
+            ("mcp", _) => return self.front.serve(request, scope, &caller).await,
+            ("sse", &http::Method::GET) => self.front.open_sse(request.headers(), scope, &caller),
+            ("message", &http::Method::POST) => {
+                self.front.sse_message(request, scope, caller).await
+            }
             _ => {
                 let mut response = Rejection::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -168,23 +236,54 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response
 }
 
+fn too_many_requests(wait: Duration) -> Response<Body> {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let body = RpcError::new(
+        jsonrpc::RATE_LIMITED,
+        format!("Too many requests: retry in {seconds} s"),
+    )
+    .response(None)
+    .to_string();
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, Bytes::from(body));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// How long in-flight calls get to finish once shutdown begins; long-lived
 /// streams (GET, subscriptions/listen, HTTP+SSE) are cut at the end of it.
 pub const DRAIN: Duration = Duration::from_secs(20);
+
+/// Where connections come from: the socket, TLS when configured, and the
+/// limits every connection is held to.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<TlsAcceptor>,
+    pub limits: Limits,
+}
 
 /// Serves connections until `shutdown` resolves, then stops accepting and
 /// lets the requests in flight finish (up to [`DRAIN`]): a rolling update
 /// of the gateway loses no call.
 pub async fn run(
-    listener: TcpListener,
+    listener: Listener,
     edge: Arc<Edge>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let connections = GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // Slow clients cannot hold a connection: the head must arrive in time,
+    // and the same timer closes a kept-alive connection left idle.
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(listener.limits.header_read_timeout)
+        .max_buf_size(listener.limits.max_header_bytes.max(8192));
+    let http1 = Arc::new(http1);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!("accept failed: {error}");
@@ -195,23 +294,48 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
-        let service = service_fn(move |request| {
-            let edge = edge.clone();
-            async move { Ok::<_, std::convert::Infallible>(edge.handle(request).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, "connection ended: {error}");
+        let http1 = http1.clone();
+        let watcher = connections.watcher();
+        match &listener.tls {
+            None => {
+                tokio::spawn(serve_connection(stream, peer, edge, http1, watcher));
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let handshake_timeout = listener.limits.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, edge, http1, watcher).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tracing::info!("no longer accepting; letting calls in flight finish");
     tokio::select! {
         _ = connections.shutdown() => tracing::info!("all connections finished"),
         _ = tokio::time::sleep(DRAIN) => tracing::warn!("connections still open after {DRAIN:?}; closing them"),
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    edge: Arc<Edge>,
+    http1: Arc<hyper::server::conn::http1::Builder>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let edge = edge.clone();
+        async move { Ok::<_, std::convert::Infallible>(edge.handle(request, peer.ip()).await) }
+    });
+    let connection = http1.serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%peer, "connection ended: {error}");
     }
 }

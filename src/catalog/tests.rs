@@ -35,7 +35,7 @@ fn merges_in_server_then_tool_order_with_prefixes() {
         server("zeta", "z_", &["b", "a"]),
         server("alpha", "a_", &["y", "x"]),
     ]);
-    let page = catalog.tools_page(Scope::Aggregate, None).unwrap();
+    let page = catalog.tools_page(Scope::Aggregate, None, None).unwrap();
     assert_eq!(names(&page), ["a_x", "a_y", "z_a", "z_b"]);
     assert!(page.next_cursor.is_none());
 }
@@ -60,7 +60,10 @@ fn a_server_scope_lists_its_tools_unprefixed() {
         server("b", "b_", &["two"]),
     ]);
     let scope = Scope::Server(catalog.server("b").unwrap());
-    assert_eq!(names(&catalog.tools_page(scope, None).unwrap()), ["two"]);
+    assert_eq!(
+        names(&catalog.tools_page(scope, None, None).unwrap()),
+        ["two"]
+    );
 }
 
 #[test]
@@ -69,7 +72,7 @@ fn a_server_that_is_not_ready_contributes_nothing() {
     down.listing = None;
     let catalog = Catalog::build(vec![down, server("up", "u_", &["t"])]);
     assert_eq!(
-        names(&catalog.tools_page(Scope::Aggregate, None).unwrap()),
+        names(&catalog.tools_page(Scope::Aggregate, None, None).unwrap()),
         ["u_t"]
     );
 }
@@ -79,21 +82,23 @@ fn paginates_with_cursors_it_issued_and_refuses_others() {
     let many: Vec<String> = (0..PAGE_SIZE + 5).map(|i| format!("t{i:05}")).collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let catalog = Catalog::build(vec![server("s", "s_", &refs)]);
-    let first = catalog.tools_page(Scope::Aggregate, None).unwrap();
+    let first = catalog.tools_page(Scope::Aggregate, None, None).unwrap();
     assert_eq!(first.items.len(), PAGE_SIZE);
     let cursor = first.next_cursor.clone().unwrap();
-    let second = catalog.tools_page(Scope::Aggregate, Some(&cursor)).unwrap();
+    let second = catalog
+        .tools_page(Scope::Aggregate, Some(&cursor), None)
+        .unwrap();
     assert_eq!(second.items.len(), 5);
     assert!(second.next_cursor.is_none());
     assert_eq!(names(&second)[0], format!("s_t{:05}", PAGE_SIZE));
     assert!(
         catalog
-            .tools_page(Scope::Aggregate, Some("nonsense"))
+            .tools_page(Scope::Aggregate, Some("nonsense"), None)
             .is_err()
     );
     assert!(
         catalog
-            .tools_page(Scope::Aggregate, Some("999999"))
+            .tools_page(Scope::Aggregate, Some("999999"), None)
             .is_err()
     );
 }
@@ -172,4 +177,37 @@ fn aggregate_capabilities_are_the_union_of_what_is_ready() {
     assert!(capabilities.get("logging").is_none());
     let capabilities = Catalog::build(vec![plain]).aggregate_capabilities();
     assert!(capabilities.get("completions").is_none());
+}
+
+#[test]
+fn filtered_pages_hold_only_visible_items_and_still_page_by_position() {
+    let many: Vec<String> = (0..2 * PAGE_SIZE + 10)
+        .map(|i| format!("t{i:05}"))
+        .collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let catalog = Catalog::build(vec![server("s", "s_", &refs)]);
+    // Every third tool is visible.
+    let visible = |name: &str| name[3..].parse::<usize>().unwrap() % 3 == 0;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = catalog
+            .tools_page(Scope::Aggregate, cursor.as_deref(), Some(&visible))
+            .unwrap();
+        assert!(page.items.len() <= PAGE_SIZE);
+        seen.extend(names(&page));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..2 * PAGE_SIZE + 10)
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("s_t{i:05}"))
+        .collect();
+    assert_eq!(seen, expected);
+    let entry = catalog
+        .entry_of(catalog.server("s").unwrap(), false, "t00003")
+        .unwrap();
+    assert_eq!(&*entry.exposed, "s_t00003");
 }

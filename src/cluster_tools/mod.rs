@@ -62,6 +62,10 @@ pub struct Output {
 }
 
 impl ClusterTools {
+    /// The tools that change the cluster: authorization grants them only
+    /// by exact name, never by a wildcard.
+    pub const ACTIONS: [&'static str; 2] = ["restart_deployment", "trigger_job"];
+
     pub fn new(
         client: kube::Client,
         settings: ClusterToolsSettings,
@@ -140,7 +144,9 @@ impl ClusterTools {
             Err(ToolError("arguments must be an object".into()))
         } else {
             match name {
-                "restart_deployment" | "trigger_job" => actions::call(self, name, &arguments).await,
+                name if Self::ACTIONS.contains(&name) => {
+                    actions::call(self, name, &arguments).await
+                }
                 _ => views::call(self, name, &arguments).await,
             }
         };

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
 use super::{Body, Front, Rejection, accepts, content_type_is_json, empty, stream_response};
+use crate::auth::Caller;
 use crate::jsonrpc;
 use crate::router::{self, Client, Outcome};
 use crate::sse;
@@ -24,7 +25,13 @@ const QUEUE: usize = 64;
 /// Open HTTP+SSE streams by session id.
 #[derive(Default)]
 pub struct SseStreams {
-    by_session: DashMap<Arc<str>, mpsc::Sender<Bytes>>,
+    by_session: DashMap<Arc<str>, SseStream>,
+}
+
+struct SseStream {
+    frames: mpsc::Sender<Bytes>,
+    /// The subject that opened it; only that subject may post to it.
+    subject: Option<Arc<str>>,
 }
 
 impl SseStreams {
@@ -39,6 +46,7 @@ impl Front {
         self: &Arc<Self>,
         headers: &HeaderMap,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Result<Response<Body>, Rejection> {
         if !accepts(headers, "text/event-stream") {
             return Err(Rejection::new(
@@ -56,9 +64,13 @@ impl Front {
         let _ = tx.try_send(Bytes::from(format!(
             "event: endpoint\ndata: {endpoint}\n\n"
         )));
-        self.sse_streams
-            .by_session
-            .insert(session.clone(), tx.clone());
+        self.sse_streams.by_session.insert(
+            session.clone(),
+            SseStream {
+                frames: tx.clone(),
+                subject: caller.subject().cloned(),
+            },
+        );
         // The stream is the session: when the client goes, so does it.
         let front = self.clone();
         tokio::spawn(async move {
@@ -78,6 +90,7 @@ impl Front {
         self: &Arc<Self>,
         request: hyper::Request<Incoming>,
         scope: Option<&str>,
+        caller: Arc<Caller>,
     ) -> Result<Response<Body>, Rejection> {
         if !content_type_is_json(request.headers()) {
             return Err(Rejection::new(
@@ -93,11 +106,13 @@ impl Front {
             .flat_map(|q| q.split('&'))
             .find_map(|pair| pair.strip_prefix("sessionId="))
             .map(str::to_owned);
+        // Another subject's stream is as unknown as a missing one.
         let Some((session_id, stream)) = session_id.and_then(|id| {
             self.sse_streams
                 .by_session
                 .get(id.as_str())
-                .map(|s| (id, s.clone()))
+                .filter(|entry| entry.subject.as_ref() == caller.subject())
+                .map(|entry| (id, entry.frames.clone()))
         }) else {
             return Err(Rejection::new(
                 StatusCode::NOT_FOUND,
@@ -109,7 +124,7 @@ impl Front {
         let id: Arc<str> = Arc::from(session_id.as_str());
 
         if message.method() == Some("initialize") {
-            let (session, body) = self.handshake(&message, scope, Some(id)).await?;
+            let (session, body) = self.handshake(&message, scope, Some(id), &caller).await?;
             self.listeners.attach_session_stream(
                 session.id.clone(),
                 session.scope.clone(),
@@ -134,6 +149,7 @@ impl Front {
                 catalog: front.pool.catalog(),
                 scope: scope.as_deref(),
                 client: Client::Legacy(session),
+                caller: &caller,
                 forwarded: Vec::new(),
             };
             match router::route(routed, message).await {

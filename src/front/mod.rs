@@ -22,6 +22,7 @@ use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::auth::Caller;
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
@@ -42,6 +43,8 @@ pub struct Front {
     /// Seals client session ids when replicas share sessions.
     pub sealer: Option<sealed::Sealer>,
     pub max_body_bytes: usize,
+    /// Longest silence while a request body arrives (slow senders).
+    pub body_idle_timeout: Duration,
 }
 
 /// A refusal before routing: the HTTP status and the JSON-RPC error.
@@ -79,11 +82,12 @@ impl Front {
         &self,
         request: hyper::Request<Incoming>,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Response<Body> {
         let result = match *request.method() {
-            Method::POST => self.post(request, scope).await,
-            Method::GET => self.get(request.headers(), scope),
-            Method::DELETE => self.delete(request.headers(), scope).await,
+            Method::POST => self.post(request, scope, caller).await,
+            Method::GET => self.get(request.headers(), scope, caller),
+            Method::DELETE => self.delete(request.headers(), scope, caller).await,
             _ => {
                 let mut response = Rejection::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -104,6 +108,7 @@ impl Front {
         &self,
         request: hyper::Request<Incoming>,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Result<Response<Body>, Rejection> {
         let headers = request.headers();
         if !content_type_is_json(headers) {
@@ -141,7 +146,7 @@ impl Front {
                 )
                 .with_id(request_id.as_ref()));
             }
-            let result = self.initialize(&message, scope).await;
+            let result = self.initialize(&message, scope, caller).await;
             let outcome = match &result {
                 Ok(_) => crate::metrics::Outcome::Ok,
                 Err(_) => crate::metrics::Outcome::Error,
@@ -181,7 +186,7 @@ impl Front {
             Client::Modern
         } else {
             let session = self
-                .session(headers, scope)
+                .session(headers, scope, caller)
                 .map_err(|r| r.with_id(request_id.as_ref()))?;
             if let Some(version) = header_version.as_deref()
                 && version != session.version
@@ -204,33 +209,64 @@ impl Front {
             catalog: self.pool.catalog(),
             scope,
             client,
+            caller,
             forwarded: modern::forwarded_params(headers),
         };
         Ok(outcome_response(router::route(routed, message).await))
     }
 
-    /// Reads a body (bounded) and parses the one JSON-RPC message in it.
+    /// Reads a body (bounded in size and in the silence between its
+    /// chunks) and parses the one JSON-RPC message in it.
     pub async fn read_message(&self, body: Incoming) -> Result<Message, Rejection> {
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                if error
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
+        let mut body = Limited::new(body, self.max_body_bytes);
+        // One chunk (the usual case) is kept as it came, without a copy.
+        let mut first: Option<Bytes> = None;
+        let mut joined = bytes::BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(self.body_idle_timeout, body.frame()).await {
+                Err(_) => {
                     return Err(Rejection::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
+                        StatusCode::REQUEST_TIMEOUT,
                         jsonrpc::INVALID_REQUEST,
-                        format!("request body exceeds {} bytes", self.max_body_bytes),
+                        format!("request body stalled for {:?}", self.body_idle_timeout),
                     ));
                 }
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    jsonrpc::PARSE_ERROR,
-                    "request body could not be read",
-                ));
+                Ok(None) => break,
+                Ok(Some(frame)) => frame,
+            };
+            match frame {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        match first.take() {
+                            None if joined.is_empty() => first = Some(data),
+                            None => joined.extend_from_slice(&data),
+                            Some(previous) => {
+                                joined.extend_from_slice(&previous);
+                                joined.extend_from_slice(&data);
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    if error
+                        .downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        return Err(Rejection::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            jsonrpc::INVALID_REQUEST,
+                            format!("request body exceeds {} bytes", self.max_body_bytes),
+                        ));
+                    }
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        jsonrpc::PARSE_ERROR,
+                        "request body could not be read",
+                    ));
+                }
             }
-        };
+        }
+        let body = first.unwrap_or_else(|| joined.freeze());
         Message::parse(&body)
             .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))
     }
@@ -260,8 +296,9 @@ impl Front {
         &self,
         message: &Message,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Result<Response<Body>, Rejection> {
-        let (session, body) = self.handshake(message, scope, None).await?;
+        let (session, body) = self.handshake(message, scope, None, caller).await?;
         let mut response = json_response(StatusCode::OK, body);
         response.headers_mut().insert(
             HEADER_SESSION_ID,
@@ -271,13 +308,14 @@ impl Front {
     }
 
     /// Opens a 2025-era client session from an `initialize` request (under
-    /// `id` when the transport already chose it); returns the session and
-    /// the serialised response.
+    /// `id` when the transport already chose it), bound to the caller's
+    /// subject; returns the session and the serialised response.
     pub async fn handshake(
         &self,
         message: &Message,
         scope: Option<&str>,
         id: Option<Arc<str>>,
+        caller: &Caller,
     ) -> Result<(Arc<ClientSession>, Bytes), Rejection> {
         let Message::Request {
             id: request_id,
@@ -327,6 +365,7 @@ impl Front {
                     i: client_info.clone(),
                     c: client_capabilities.clone(),
                     s: scope.map(str::to_owned),
+                    a: caller.subject().map(|s| s.to_string()),
                     e: sealer.expiry(),
                     u: pinned
                         .iter()
@@ -353,6 +392,7 @@ impl Front {
             client_info,
             client_capabilities,
             scope.map(Arc::from),
+            caller.subject().cloned(),
         );
         for (name, upstream_session) in pinned {
             session.slot(&name).set(upstream_session);
@@ -367,11 +407,13 @@ impl Front {
         Ok((session, body))
     }
 
-    /// The legacy session a request names, checked against the endpoint.
+    /// The legacy session a request names, checked against the endpoint
+    /// and the caller: another subject's session id is unknown here.
     fn session(
         &self,
         headers: &HeaderMap,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Result<Arc<ClientSession>, Rejection> {
         let Some(id) = headers.get(HEADER_SESSION_ID) else {
             return Err(Rejection::new(
@@ -384,7 +426,12 @@ impl Front {
         let id = id.to_str().unwrap_or("");
         let found = self.sessions.get(id).or_else(|| self.restore(id));
         match found {
-            Some(session) if session.scope.as_deref() == scope => Ok(session),
+            Some(session)
+                if session.scope.as_deref() == scope
+                    && session.subject.as_ref() == caller.subject() =>
+            {
+                Ok(session)
+            }
             _ => Err(Rejection::new(
                 StatusCode::NOT_FOUND,
                 jsonrpc::INVALID_REQUEST,
@@ -394,7 +441,12 @@ impl Front {
     }
 
     /// GET opens the 2025 server-to-client stream; 2026 has none (405).
-    fn get(&self, headers: &HeaderMap, scope: Option<&str>) -> Result<Response<Body>, Rejection> {
+    fn get(
+        &self,
+        headers: &HeaderMap,
+        scope: Option<&str>,
+        caller: &Caller,
+    ) -> Result<Response<Body>, Rejection> {
         if headers
             .get(HEADER_PROTOCOL_VERSION)
             .is_some_and(|v| v == protocol::MODERN)
@@ -412,7 +464,7 @@ impl Front {
                 "Accept must list text/event-stream",
             ));
         }
-        let session = self.session(headers, scope)?;
+        let session = self.session(headers, scope, caller)?;
         let rx = self
             .listeners
             .open_session_stream(session.id.clone(), session.scope.clone());
@@ -424,8 +476,9 @@ impl Front {
         &self,
         headers: &HeaderMap,
         scope: Option<&str>,
+        caller: &Caller,
     ) -> Result<Response<Body>, Rejection> {
-        let session = self.session(headers, scope)?;
+        let session = self.session(headers, scope, caller)?;
         if let Some(session) = self.sessions.remove(&session.id) {
             self.end_upstream_sessions(&session);
         }
@@ -448,6 +501,7 @@ impl Front {
             sealed.i,
             sealed.c,
             sealed.s.map(Arc::from),
+            sealed.a.map(Arc::from),
         );
         for (name, upstream_id, upstream_version) in sealed.u {
             let (Ok(upstream_id), Some(upstream_version)) = (

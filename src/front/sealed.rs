@@ -26,6 +26,9 @@ pub struct SealedSession {
     pub c: Value,
     /// Endpoint scope (`None`: `/mcp`).
     pub s: Option<String>,
+    /// The authenticated subject the session is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<String>,
     /// Expiry, seconds since the Unix epoch.
     pub e: u64,
     /// Upstream sessions: (upstream name, `Mcp-Session-Id`, protocol version).
@@ -147,6 +150,7 @@ mod tests {
             i: Some(serde_json::json!({ "name": "c", "version": "1" })),
             c: serde_json::json!({}),
             s: None,
+            a: Some("alice".into()),
             e: now() + 60,
             u: vec![("up".into(), "abc".into(), "2025-11-25".into())],
             p: vec![("up".into(), "10.0.0.7:8080".into())],

@@ -24,6 +24,9 @@ pub struct ClientSession {
     /// The endpoint the session was opened on: `None` for `/mcp`, or the
     /// server name of `/servers/{name}/mcp`. A session is only valid there.
     pub scope: Option<Arc<str>>,
+    /// The authenticated subject that opened it (`None` without auth): only
+    /// that subject may use it.
+    pub subject: Option<Arc<str>>,
     /// One upstream session per upstream, created on first use: affinity.
     /// A short list (one entry per upstream used), so a plain vector: a
     /// map per session would cost more memory than the session itself.
@@ -195,6 +198,7 @@ impl Sessions {
         client_info: Option<Value>,
         capabilities: Value,
         scope: Option<Arc<str>>,
+        subject: Option<Arc<str>>,
     ) -> Arc<ClientSession> {
         let id = id.unwrap_or_else(new_id);
         let session = Arc::new(ClientSession {
@@ -203,6 +207,7 @@ impl Sessions {
             client_info,
             capabilities,
             scope,
+            subject,
             upstreams: Mutex::default(),
             in_flight: Mutex::default(),
             awaiting: Mutex::default(),

@@ -61,6 +61,9 @@ struct Inner {
     requests: Vec<Request>,
     logs: HashMap<(String, String, String, bool), String>,
     next_uid: u64,
+    /// Service-account tokens TokenReview accepts: token → (username,
+    /// groups, audiences the token was issued for).
+    tokens: HashMap<String, (String, Vec<String>, Vec<String>)>,
 }
 
 struct Shared {
@@ -266,6 +269,15 @@ impl KubeApi {
         self.lock().logs.insert(
             (namespace.into(), pod.into(), container.into(), true),
             text.into(),
+        );
+    }
+
+    /// Makes TokenReview accept `token` for `username`, issued for `audiences`.
+    pub fn set_token(&self, token: &str, username: &str, groups: &[&str], audiences: &[&str]) {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        self.lock().tokens.insert(
+            token.to_string(),
+            (username.to_string(), strings(groups), strings(audiences)),
         );
     }
 
@@ -481,6 +493,38 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `create` of a TokenReview, answered as the API server does: 201 with
+/// `status.authenticated`, the user, and the audiences both sides share.
+fn token_review(inner: &Inner, body: &[u8]) -> hyper::Response<Body> {
+    let Ok(mut review) = serde_json::from_slice::<Value>(body) else {
+        return status(400, "BadRequest", "malformed JSON body");
+    };
+    let token = review["spec"]["token"].as_str().unwrap_or("");
+    let wanted: Vec<String> = review["spec"]["audiences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    review["status"] = match inner.tokens.get(token) {
+        Some((username, groups, audiences)) => {
+            let shared: Vec<&String> = if wanted.is_empty() {
+                audiences.iter().collect()
+            } else {
+                wanted.iter().filter(|a| audiences.contains(a)).collect()
+            };
+            if shared.is_empty() {
+                json!({"authenticated": false, "error": "token audiences do not match"})
+            } else {
+                json!({"authenticated": true, "audiences": shared,
+                       "user": {"username": username, "groups": groups}})
+            }
+        }
+        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+    };
+    respond(201, review)
+}
+
 fn respond(status: u16, body: Value) -> hyper::Response<Body> {
     hyper::Response::builder()
         .status(status)
@@ -552,6 +596,9 @@ async fn handle(
         path: path.clone(),
         query: query.clone(),
     });
+    if method == "POST" && path == "/apis/authentication.k8s.io/v1/tokenreviews" {
+        return token_review(&lock(), &body);
+    }
     let Some(target) = parse_path(&path) else {
         return status(
             404,
