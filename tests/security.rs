@@ -852,3 +852,153 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Transport: TLS serving, limits, and the refusal to serve openly
+// ---------------------------------------------------------------------------
+
+/// `switchboard tools <url>` trusting `ca_file`: its output, or its error.
+fn tools_over_tls(url: &str, ca_file: Option<&std::path::Path>) -> Result<String, String> {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.arg("tools").arg(url);
+    if let Some(ca) = ca_file {
+        command.arg("--ca-file").arg(ca);
+    }
+    let output = command.output().unwrap();
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_with_a_private_ca_and_a_rotated_certificate_without_restart() {
+    let (first, second, serving) = (TempDir::new(), TempDir::new(), TempDir::new());
+    let (_, cert1, key1) = private_ca(&first.path, &["localhost"]);
+    let (_, cert2, key2) = private_ca(&second.path, &["localhost"]);
+    let (cert, key) = (serving.path.join("tls.crt"), serving.path.join("tls.key"));
+    std::fs::copy(&cert1, &cert).unwrap();
+    std::fs::copy(&key1, &key).unwrap();
+    let (_a, a_url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: a\n    url: \"{a_url}\"\ntls:\n  certFile: \"{}\"\n  keyFile: \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    assert!(gateway.base.starts_with("https://"), "{}", gateway.base);
+    let url = gateway.mcp().replace("127.0.0.1", "localhost");
+    let (ca1, ca2) = (first.path.join("ca.pem"), second.path.join("ca.pem"));
+
+    // Trusting the CA connects; trusting only the system roots does not.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match tools_over_tls(&url, Some(&ca1)) {
+            Ok(listed) if listed.contains("a_session_info") => break,
+            other => assert!(Instant::now() < deadline, "{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let untrusted = tools_over_tls(&url, None).unwrap_err();
+    assert!(untrusted.contains("--ca-file"), "{untrusted}");
+    // Plain HTTP on the TLS port is not served.
+    let plain = tokio::time::timeout(
+        Duration::from_secs(10),
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>()
+            .get(gateway.mcp().replace("https://", "http://").parse().unwrap()),
+    )
+    .await
+    .expect("an answer in time");
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+
+    // cert-manager rotates the Secret: new files, same paths, no restart.
+    std::fs::copy(&key2, &key).unwrap();
+    std::fs::copy(&cert2, &cert).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while tools_over_tls(&url, Some(&ca2)).is_err() {
+        assert!(Instant::now() < deadline, "the rotated certificate was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(tools_over_tls(&url, Some(&ca1)).is_err(), "the old certificate is gone");
+    let log = gateway.proc.wait_for("TLS certificate reloaded", WAIT);
+    assert!(log.contains("reloaded"));
+}
+
+/// Reads from `stream` until it closes or `within` passes; what arrived.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&received).into_owned()),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_oversized_requests_are_cut_off_and_others_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let gateway = Gateway::start("limits:\n  headerReadTimeout: 1s\n  idleTimeout: 1s\n  maxHeaderBytes: 16384\n");
+    let address = gateway.base.trim_start_matches("http://").to_string();
+
+    // Headers that never finish: the connection is closed.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let closed = read_until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(closed.is_some(), "a half-sent head held the connection open");
+
+    // A kept-alive connection left idle is closed too.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(read_until_closed(&mut idle, Duration::from_secs(10)).await.is_some());
+
+    // A body that stalls gets 408 with a JSON-RPC error.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stalled, Duration::from_secs(10)).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request body stalled"), "{answer}");
+
+    // A head beyond the limit gets 431.
+    let mut huge = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let filler = "x".repeat(20_000);
+    huge.write_all(format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: {filler}\r\n\r\n").as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut huge, Duration::from_secs(10)).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // Everyone else is still served.
+    assert_eq!(request("GET", &format!("{}/healthz", gateway.base), &[], "").await.status, 200);
+}
+
+#[test]
+fn a_public_address_is_served_only_with_auth_or_an_explicit_opt_out() {
+    let open = TempFile::new("yaml", "listen: \"0.0.0.0:0\"\n");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&open.path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("refusing to serve 0.0.0.0:0 without client authentication"), "{message}");
+    assert!(message.contains("--insecure-no-auth"), "{message}");
+
+    let mut opted_out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    opted_out.args(["serve", "--insecure-no-auth", "--config"]).arg(&open.path);
+    let _served = Proc::start(opted_out, "switchboard listening on");
+
+    let with_auth = TempFile::new(
+        "yaml",
+        "listen: \"0.0.0.0:0\"\nauth:\n  apiKeys:\n    - subject: ops\n      key: \"ops-key-0123456789abcdef\"\nauthorization:\n  - subjects: [ops]\n    allow: [\"*\"]\n",
+    );
+    let mut authenticated = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    authenticated.args(["serve", "--config"]).arg(&with_auth.path);
+    let _served = Proc::start(authenticated, "switchboard listening on");
+}

@@ -140,6 +140,7 @@ fn forward_lines(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
 fn url_in(line: &str) -> String {
     let start = line
         .find("http://")
+        .or_else(|| line.find("https://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"));
     line[start..].split_whitespace().next().unwrap().to_string()
 }
