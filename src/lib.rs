@@ -2,13 +2,15 @@
 //!
 //! A request crosses each module once, in this order:
 //!
-//! - [`server`]: the HTTP edge — accept loop, `Host`/`Origin` checks,
-//!   health endpoints, path → endpoint.
+//! - [`server`]: the HTTP edge — accept loop (TLS from [`tls`], limits),
+//!   `Host`/`Origin` checks, health endpoints, authentication and rate
+//!   limit ([`auth`]), path → endpoint.
 //! - [`front`]: the protocol front — client era (2026-07-28 stateless or a
 //!   2025 session), header/body validation, response shaping (JSON, SSE, 202).
 //!   [`front::sessions`] holds legacy client sessions.
 //! - [`router`]: method → answered from the [`catalog`] snapshot, or
-//!   forwarded to the owning upstream with the prefix stripped.
+//!   forwarded to the owning upstream with the prefix stripped; what the
+//!   caller may see and call is asked of [`auth::Caller`].
 //! - [`relay`]: one forwarded request and everything that belongs to it —
 //!   progress, upstream requests of the client, input (MRTR) between eras,
 //!   cancellation, the response shaped for the client's era.

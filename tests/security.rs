@@ -744,10 +744,7 @@ authorization:
     }
     assert!(idp.fetches.load(std::sync::atomic::Ordering::SeqCst) <= fetched + 1);
 
-    logs_hold_none_of(
-        &gateway,
-        &[HS_SECRET, &good, &rs, minted.trim()],
-    );
+    logs_hold_none_of(&gateway, &[HS_SECRET, &good, &rs, minted.trim()]);
 }
 
 // ---------------------------------------------------------------------------
@@ -831,28 +828,6 @@ authorization:
     logs_hold_none_of(&gateway, &[agent_token, other_audience]);
 }
 
-/// A directory removed at the end.
-struct TempDir {
-    path: std::path::PathBuf,
-}
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("switchboard-security-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Transport: TLS serving, limits, and the refusal to serve openly
 // ---------------------------------------------------------------------------
@@ -906,7 +881,13 @@ async fn tls_is_served_with_a_private_ca_and_a_rotated_certificate_without_resta
         Duration::from_secs(10),
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http::<Full<Bytes>>()
-            .get(gateway.mcp().replace("https://", "http://").parse().unwrap()),
+            .get(
+                gateway
+                    .mcp()
+                    .replace("https://", "http://")
+                    .parse()
+                    .unwrap(),
+            ),
     )
     .await
     .expect("an answer in time");
@@ -917,10 +898,16 @@ async fn tls_is_served_with_a_private_ca_and_a_rotated_certificate_without_resta
     std::fs::copy(&cert2, &cert).unwrap();
     let deadline = Instant::now() + WAIT;
     while tools_over_tls(&url, Some(&ca2)).is_err() {
-        assert!(Instant::now() < deadline, "the rotated certificate was never served");
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(tools_over_tls(&url, Some(&ca1)).is_err(), "the old certificate is gone");
+    assert!(
+        tools_over_tls(&url, Some(&ca1)).is_err(),
+        "the old certificate is gone"
+    );
     let log = gateway.proc.wait_for("TLS certificate reloaded", WAIT);
     assert!(log.contains("reloaded"));
 }
@@ -943,18 +930,29 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_oversized_requests_are_cut_off_and_others_are_served() {
     use tokio::io::AsyncWriteExt;
-    let gateway = Gateway::start("limits:\n  headerReadTimeout: 1s\n  idleTimeout: 1s\n  maxHeaderBytes: 16384\n");
+    let gateway = Gateway::start(
+        "limits:\n  headerReadTimeout: 1s\n  idleTimeout: 1s\n  maxHeaderBytes: 16384\n",
+    );
     let address = gateway.base.trim_start_matches("http://").to_string();
 
     // Headers that never finish: the connection is closed.
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
-    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
     let closed = read_until_closed(&mut slow, Duration::from_secs(10)).await;
-    assert!(closed.is_some(), "a half-sent head held the connection open");
+    assert!(
+        closed.is_some(),
+        "a half-sent head held the connection open"
+    );
 
     // A kept-alive connection left idle is closed too.
     let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
-    assert!(read_until_closed(&mut idle, Duration::from_secs(10)).await.is_some());
+    assert!(
+        read_until_closed(&mut idle, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
 
     // A body that stalls gets 408 with a JSON-RPC error.
     let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
@@ -962,19 +960,33 @@ async fn slow_and_oversized_requests_are_cut_off_and_others_are_served() {
         .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":")
         .await
         .unwrap();
-    let answer = read_until_closed(&mut stalled, Duration::from_secs(10)).await.expect("an answer");
+    let answer = read_until_closed(&mut stalled, Duration::from_secs(10))
+        .await
+        .expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request body stalled"), "{answer}");
 
     // A head beyond the limit gets 431.
     let mut huge = tokio::net::TcpStream::connect(&address).await.unwrap();
     let filler = "x".repeat(20_000);
-    huge.write_all(format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: {filler}\r\n\r\n").as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut huge, Duration::from_secs(10)).await.expect("an answer");
+    huge.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: {filler}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut huge, Duration::from_secs(10))
+        .await
+        .expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // Everyone else is still served.
-    assert_eq!(request("GET", &format!("{}/healthz", gateway.base), &[], "").await.status, 200);
+    assert_eq!(
+        request("GET", &format!("{}/healthz", gateway.base), &[], "")
+            .await
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -987,11 +999,16 @@ fn a_public_address_is_served_only_with_auth_or_an_explicit_opt_out() {
         .unwrap();
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("refusing to serve 0.0.0.0:0 without client authentication"), "{message}");
+    assert!(
+        message.contains("refusing to serve 0.0.0.0:0 without client authentication"),
+        "{message}"
+    );
     assert!(message.contains("--insecure-no-auth"), "{message}");
 
     let mut opted_out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    opted_out.args(["serve", "--insecure-no-auth", "--config"]).arg(&open.path);
+    opted_out
+        .args(["serve", "--insecure-no-auth", "--config"])
+        .arg(&open.path);
     let _served = Proc::start(opted_out, "switchboard listening on");
 
     let with_auth = TempFile::new(
@@ -999,6 +1016,29 @@ fn a_public_address_is_served_only_with_auth_or_an_explicit_opt_out() {
         "listen: \"0.0.0.0:0\"\nauth:\n  apiKeys:\n    - subject: ops\n      key: \"ops-key-0123456789abcdef\"\nauthorization:\n  - subjects: [ops]\n    allow: [\"*\"]\n",
     );
     let mut authenticated = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    authenticated.args(["serve", "--config"]).arg(&with_auth.path);
+    authenticated
+        .args(["serve", "--config"])
+        .arg(&with_auth.path);
     let _served = Proc::start(authenticated, "switchboard listening on");
+}
+
+/// The README's Security example is a config `check-config` accepts.
+#[test]
+fn the_readme_security_example_is_a_valid_config() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Security").expect("a Security section")..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let file = TempFile::new("yaml", example);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("check-config")
+        .arg(&file.path)
+        .env("ALICE_KEY", "alice-key-from-the-environment")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

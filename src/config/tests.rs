@@ -210,3 +210,69 @@ fn kubernetes_and_cluster_tools_settings() {
         );
     }
 }
+
+#[test]
+fn security_settings_parse_and_secrets_never_appear_in_errors() {
+    let config = parse_ok(
+        r#"
+auth:
+  apiKeys:
+    - subject: alice
+      key: "prefix-${WEATHER_TOKEN}-0123456789"
+      groups: [platform]
+  jwt:
+    - issuer: "https://idp.example"
+      audiences: ["https://gw.example/mcp"]
+      jwksUrl: "https://idp.example/jwks.json"
+authorization:
+  - subjects: ["alice"]
+    allow: ["a_*"]
+rateLimit:
+  requestsPerSecond: 5
+limits:
+  headerReadTimeout: 5s
+"#,
+    );
+    let security = &config.security;
+    let auth = security.auth.as_ref().unwrap();
+    assert_eq!(auth.api_keys[0].key, "prefix-s3cret-0123456789");
+    assert!(
+        !format!("{auth:?}").contains("s3cret"),
+        "Debug prints no key"
+    );
+    assert_eq!(auth.jwt[0].subject_claim, "sub");
+    assert_eq!(security.rate_limit.unwrap().burst, 10);
+    assert_eq!(security.limits.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(security.limits.idle_timeout, Duration::from_secs(30));
+
+    let short = parse_err("auth:\n  apiKeys:\n    - subject: a\n      key: \"tiny-secret\"\n");
+    assert!(
+        short.contains("line 3: auth.apiKeys[0].key: use at least 16"),
+        "{short}"
+    );
+    assert!(!short.contains("tiny-secret"), "{short}");
+    let unset = parse_err("auth:\n  apiKeys:\n    - subject: a\n      key: \"${NOPE}\"\n");
+    assert!(
+        unset.contains("environment variable NOPE is not set"),
+        "{unset}"
+    );
+    let both = parse_err(
+        "auth:\n  jwt:\n    - issuer: x\n      audiences: [a]\n      secret: \"0123456789012345678901234567890123\"\n      jwksUrl: \"https://x/j\"\n",
+    );
+    assert!(
+        both.contains("line 3: auth.jwt[0]: give exactly one of"),
+        "{both}"
+    );
+    let no_audience = parse_err("auth:\n  jwt:\n    - issuer: x\n      jwksUrl: \"https://x/j\"\n");
+    assert!(no_audience.contains("audiences"), "{no_audience}");
+    let rules_alone = parse_err("authorization:\n  - subjects: [a]\n    allow: [\"*\"]\n");
+    assert!(
+        rules_alone.contains("need an auth section"),
+        "{rules_alone}"
+    );
+    let empty_auth = parse_err("auth: {}\n");
+    assert!(
+        empty_auth.contains("at least one of apiKeys, jwt or kubernetes"),
+        "{empty_auth}"
+    );
+}
