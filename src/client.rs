@@ -60,6 +60,7 @@ pub async fn connect(
             dial_pods: false,
         },
         timeout: Duration::from_secs(60),
+        max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
         source: Source::ConfigFile,
     };
     let upstream =

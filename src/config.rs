@@ -13,6 +13,8 @@ use serde_saphyr::Spanned;
 
 /// Default per-call timeout toward an upstream when the file names none.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on requests in flight to one upstream.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
 /// Default idle time after which a client session is ended.
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default listen address: loopback, so an unauthenticated gateway is never
@@ -106,6 +108,8 @@ pub struct UpstreamSpec {
     pub prefix: String,
     pub transport: TransportSpec,
     pub timeout: Duration,
+    /// Requests in flight to it at most; more wait (up to `timeout`) for a slot.
+    pub max_concurrency: usize,
     pub source: Source,
 }
 
@@ -290,6 +294,7 @@ struct RawUpstream {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     timeout: Option<Spanned<String>>,
+    max_concurrency: Option<usize>,
     /// PEM CA bundle trusted for this https upstream.
     ca_file: Option<Spanned<String>>,
 }
@@ -497,6 +502,10 @@ pub fn parse(
             prefix,
             transport,
             timeout,
+            max_concurrency: entry
+                .max_concurrency
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY)
+                .max(1),
             source: Source::ConfigFile,
         });
     }

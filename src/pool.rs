@@ -194,6 +194,7 @@ impl Pool {
             prefix: CLUSTER_PREFIX.into(),
             transport: crate::config::TransportSpec::Builtin,
             timeout: Duration::from_secs(30),
+            max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
             source: crate::config::Source::Builtin,
         };
         self.apply(Origin::Builtin, vec![spec]).await;

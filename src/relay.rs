@@ -35,6 +35,35 @@ pub async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
+    // Held until the answer (or the start of a streamed one) is back. A
+    // call waits for a slot up to half its timeout, leaving it the rest.
+    let _slot = match upstream.slots.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            let waited = tokio::time::timeout(
+                upstream.spec.timeout / 2,
+                upstream.slots.clone().acquire_owned(),
+            )
+            .await;
+            match waited {
+                Ok(Ok(slot)) => slot,
+                _ => {
+                    tracing::warn!(upstream = %upstream.name, "busy: maxConcurrency requests in flight");
+                    let rpc = RpcError::new(
+                        jsonrpc::UPSTREAM_UNAVAILABLE,
+                        format!(
+                            "upstream {} is busy: {} requests in flight (its maxConcurrency); retry later",
+                            upstream.name, upstream.spec.max_concurrency
+                        ),
+                    )
+                    .with_data(json!({ "upstream": &*upstream.name }));
+                    // Like any upstream failure: a JSON-RPC error the client's
+                    // tool caller sees, not a transport failure.
+                    return Err((StatusCode::OK, rpc));
+                }
+            }
+        }
+    };
     // Looked up once: the forward and the relay share them.
     let (session, slot) = match &request.client {
         Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),

@@ -1042,3 +1042,85 @@ fn the_readme_security_example_is_a_valid_config() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// One upstream at its `maxConcurrency`: a further call waits up to half
+/// the call timeout for a slot, then gets an error saying so; other upstreams
+/// are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_at_its_concurrency_bound_refuses_the_excess_and_only_that() {
+    let (_a, a_url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let (_b, b_url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: a\n    url: \"{a_url}\"\n    maxConcurrency: 1\n    timeout: 2s\n  - name: b\n    url: \"{b_url}\"\n"
+    ));
+    gateway.wait_for_tools(&["a_sleep", "b_sleep"]).await;
+    let url = gateway.mcp();
+    let sleep = |tool: &'static str, ms: u64| {
+        let url = url.clone();
+        async move {
+            let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": tool, "arguments": {"ms": ms}, "_meta": meta()}});
+            post(
+                &url,
+                &modern_headers("tools/call", Some(tool)),
+                &body.to_string(),
+            )
+            .await
+        }
+    };
+    let holding = tokio::spawn(sleep("a_sleep", 1500));
+    // Wait until the first call holds a's one slot (asking a itself: through
+    // the gateway the question would need that slot).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+            "params": {"name": "sleep_stats", "arguments": {}, "_meta": meta()}});
+        let stats = post(
+            &a_url,
+            &modern_headers("tools/call", Some("sleep_stats")),
+            &body.to_string(),
+        )
+        .await
+        .json();
+        let text = stats["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("{}")
+            .to_string();
+        if serde_json::from_str::<Value>(&text).unwrap_or_default()["started"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first call never started: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let (refused, other) = tokio::join!(sleep("a_sleep", 0), sleep("b_sleep", 0));
+    assert_eq!(
+        refused.json()["error"]["code"],
+        -32001,
+        "{:?}",
+        refused.body
+    );
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("upstream a is busy: 1 requests in flight"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it waited for a slot first"
+    );
+    assert_eq!(other.status, 200, "b is not held up");
+    assert_eq!(
+        holding.await.unwrap().status,
+        200,
+        "the call in its slot finishes"
+    );
+    // The slot is free again.
+    assert_eq!(sleep("a_sleep", 0).await.status, 200);
+}

@@ -160,6 +160,8 @@ pub struct Upstream {
     endpoints: Option<Arc<endpoints::Endpoints>>,
     /// Source of ids for requests the gateway originates or re-numbers.
     next_id: AtomicU64,
+    /// Slots for client requests in flight (`maxConcurrency`).
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Time allowed for the probe and list fetches of one upstream.
@@ -224,6 +226,7 @@ impl Upstream {
         Ok(Upstream {
             name: Arc::from(spec.name.as_str()),
             prefix: Arc::from(spec.prefix.as_str()),
+            slots: Arc::new(tokio::sync::Semaphore::new(spec.max_concurrency)),
             spec,
             link: Arc::new(link),
             sse_fallback,

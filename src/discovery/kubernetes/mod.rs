@@ -449,6 +449,7 @@ impl Resolver {
                 dial_pods: target.pods.is_some(),
             },
             timeout: DEFAULT_CALL_TIMEOUT,
+            max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
             source: Source::Registration {
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
