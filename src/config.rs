@@ -510,18 +510,8 @@ pub fn parse(
         });
     }
 
-    // A positive duration setting, or its default; the error names the key.
-    let duration = |value: Option<Spanned<String>>, key: &str, default: Duration| match value {
-        None => Ok(default),
-        Some(t) => parse_duration(&t.value)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                error(format!(
-                    "line {}: {key}: {:?} is not a duration like 30s, 15m or 1h",
-                    t.referenced.line(),
-                    t.value
-                ))
-            }),
+    let duration = |value: Option<Spanned<String>>, key: &str, default: Duration| {
+        positive_duration(value, key, default).map_err(error)
     };
     let session_idle_timeout = duration(
         raw.session_idle_timeout,
@@ -690,6 +680,27 @@ fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A positive duration setting, or its default; the error names the line
+/// and the key.
+fn positive_duration(
+    value: Option<Spanned<String>>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, String> {
+    match value {
+        None => Ok(default),
+        Some(t) => parse_duration(&t.value)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "line {}: {key}: {:?} is not a duration like 30s, 15m or 1h",
+                    t.referenced.line(),
+                    t.value
+                )
+            }),
+    }
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{expand_env, parse_duration};
+use super::{expand_env, positive_duration};
 
 /// Who may connect: off (today's open gateway) when the file has no `auth`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -169,7 +169,7 @@ struct RawJwt {
     public_key_file: Option<String>,
     subject_claim: Option<String>,
     groups_claim: Option<String>,
-    jwks_refresh_cooldown: Option<String>,
+    jwks_refresh_cooldown: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -177,7 +177,7 @@ struct RawJwt {
 struct RawTokenReview {
     #[serde(default)]
     audiences: Vec<String>,
-    cache_ttl: Option<String>,
+    cache_ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -208,8 +208,8 @@ pub(super) struct RawTls {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RawLimits {
     max_header_bytes: Option<usize>,
-    header_read_timeout: Option<String>,
-    idle_timeout: Option<String>,
+    header_read_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
 }
 
 /// The validated security settings.
@@ -235,15 +235,6 @@ fn read_secret(setting: &str, path: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("{setting}: cannot read {path}: {e}"))
-}
-
-fn duration(setting: &str, value: Option<&str>, default: Duration) -> Result<Duration, String> {
-    match value {
-        None => Ok(default),
-        Some(text) => parse_duration(text)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("{setting}: {text:?} is not a duration like 30s, 15m or 1h")),
-    }
 }
 
 pub(super) fn parse(
@@ -342,9 +333,9 @@ pub(super) fn parse(
                     keys,
                     subject_claim: entry.subject_claim.unwrap_or_else(|| "sub".into()),
                     groups_claim: entry.groups_claim.unwrap_or_else(|| "groups".into()),
-                    jwks_refresh_cooldown: duration(
-                        &format!("{setting}.jwksRefreshCooldown"),
-                        entry.jwks_refresh_cooldown.as_deref(),
+                    jwks_refresh_cooldown: positive_duration(
+                        entry.jwks_refresh_cooldown,
+                        &format!("auth.jwt[{i}].jwksRefreshCooldown"),
                         Duration::from_secs(10),
                     )?,
                 });
@@ -359,9 +350,9 @@ pub(super) fn parse(
                     }
                     Some(TokenReviewSettings {
                         audiences: review.audiences,
-                        cache_ttl: duration(
+                        cache_ttl: positive_duration(
+                            review.cache_ttl,
                             "auth.kubernetes.cacheTtl",
-                            review.cache_ttl.as_deref(),
                             Duration::from_secs(30),
                         )?,
                     })
@@ -443,14 +434,14 @@ pub(super) fn parse(
             .max_header_bytes
             .unwrap_or(defaults.max_header_bytes)
             .max(8192),
-        header_read_timeout: duration(
+        header_read_timeout: positive_duration(
+            raw_limits.header_read_timeout,
             "limits.headerReadTimeout",
-            raw_limits.header_read_timeout.as_deref(),
             defaults.header_read_timeout,
         )?,
-        idle_timeout: duration(
+        idle_timeout: positive_duration(
+            raw_limits.idle_timeout,
             "limits.idleTimeout",
-            raw_limits.idle_timeout.as_deref(),
             defaults.idle_timeout,
         )?,
     };

@@ -270,6 +270,11 @@ limits:
         rules_alone.contains("need an auth section"),
         "{rules_alone}"
     );
+    let slow = parse_err("limits:\n  idleTimeout: soon\n");
+    assert!(
+        slow.contains("line 2: limits.idleTimeout: \"soon\" is not a duration"),
+        "{slow}"
+    );
     let empty_auth = parse_err("auth: {}\n");
     assert!(
         empty_auth.contains("at least one of apiKeys, jwt or kubernetes"),
