@@ -88,10 +88,10 @@ impl Changes {
         };
         let resources_differ = |templates: bool| {
             let old = old_scope
-                .map(|s| old.resources(s, templates))
+                .map(|s| old.resources(s, templates, None))
                 .unwrap_or_default();
             let new = new_scope
-                .map(|s| new.resources(s, templates))
+                .map(|s| new.resources(s, templates, None))
                 .unwrap_or_default();
             old != new
         };
@@ -130,6 +130,9 @@ pub enum Scope<'a> {
     Aggregate,
     Server(&'a Server),
 }
+
+/// Which resources (or templates) of a server a caller may see.
+pub type ResourceFilter<'f> = &'f dyn Fn(&Server, &Value) -> bool;
 
 /// A page of serialised definitions and the cursor of the next page.
 pub struct Page<'a> {
@@ -266,37 +269,46 @@ impl Catalog {
 
     /// The tool or prompt `original` of `server`, as the catalog has it.
     pub fn entry_of(&self, server: &Server, prompt: bool, original: &str) -> Option<&Entry> {
-        let (entries, range) = if prompt {
-            (&self.prompts, server.prompts.clone())
+        let exposed = format!("{}{original}", server.prefix);
+        let (found, entry) = if prompt {
+            self.prompt(&exposed)?
         } else {
-            (&self.tools, server.tools.clone())
+            self.tool(&exposed)?
         };
-        entries[range].iter().find(|e| &*e.original == original)
+        // Another server's prefix may end where this one's name begins.
+        (found.name == server.name).then_some(entry)
     }
 
     /// Resources and templates are not renamed: the merged list is the
     /// concatenation in server order (one page; upstream lists are small).
-    pub fn resources<'a>(&'a self, scope: Scope<'a>, templates: bool) -> Vec<&'a Value> {
-        let pick = move |listing: &'a Listing| -> std::slice::Iter<'a, Value> {
-            if templates {
-                listing.resource_templates.iter()
-            } else {
-                listing.resources.iter()
-            }
+    /// `visible` (the item's server, the item) filters it for a caller
+    /// whose authorization does not cover everything.
+    pub fn resources<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        templates: bool,
+        visible: Option<ResourceFilter<'_>>,
+    ) -> Vec<&'a Value> {
+        let servers = match scope {
+            Scope::Server(server) => std::slice::from_ref(server),
+            Scope::Aggregate => &self.servers[..],
         };
-        match scope {
-            Scope::Server(server) => server
-                .listing
-                .as_deref()
-                .map(|l| pick(l).collect())
-                .unwrap_or_default(),
-            Scope::Aggregate => self
-                .servers
-                .iter()
-                .filter_map(|s| s.listing.as_deref())
-                .flat_map(pick)
-                .collect(),
+        let mut items = Vec::new();
+        for server in servers {
+            let Some(listing) = server.listing.as_deref() else {
+                continue;
+            };
+            let list = if templates {
+                &listing.resource_templates
+            } else {
+                &listing.resources
+            };
+            items.extend(
+                list.iter()
+                    .filter(|item| visible.is_none_or(|visible| visible(server, item))),
+            );
         }
+        items
     }
 
     /// Pages by position in the (deterministic) merged order. The cursor

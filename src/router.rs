@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::auth::Caller;
-use crate::catalog::{Catalog, Scope};
+use crate::catalog::{Catalog, ResourceFilter, Scope, Server};
 use crate::front::sessions::ClientSession;
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
@@ -197,11 +197,15 @@ async fn handle_request(
             } else {
                 "resources"
             };
-            let items = if request.caller.is_restricted() {
-                visible_resources(request, scope, templates)
-            } else {
-                request.catalog.resources(scope, templates)
+            let visible = |server: &Server, item: &Value| {
+                let uri = item
+                    .get(if templates { "uriTemplate" } else { "uri" })
+                    .and_then(Value::as_str);
+                request.caller.may_use_server(&server.prefix, uri)
             };
+            let visible: Option<ResourceFilter<'_>> =
+                request.caller.is_restricted().then_some(&visible);
+            let items = request.catalog.resources(scope, templates, visible);
             let result = json!({ key: items });
             Ok(request.finish(id, result, true))
         }
@@ -373,34 +377,6 @@ fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
         .caller
         .may_use_server(&upstream.prefix, None)
         .then_some(upstream)
-}
-
-/// Resources and templates a restricted caller may read.
-fn visible_resources<'a>(
-    request: &'a Request<'_>,
-    scope: Scope<'a>,
-    templates: bool,
-) -> Vec<&'a Value> {
-    let servers: Vec<_> = match scope {
-        Scope::Server(server) => vec![server],
-        Scope::Aggregate => request.catalog.servers.iter().collect(),
-    };
-    let key = if templates { "uriTemplate" } else { "uri" };
-    servers
-        .into_iter()
-        .filter_map(|server| Some((server, server.listing.as_deref()?)))
-        .flat_map(|(server, listing)| {
-            let items = if templates {
-                &listing.resource_templates
-            } else {
-                &listing.resources
-            };
-            items.iter().filter(move |item| {
-                let uri = item.get(key).and_then(Value::as_str);
-                request.caller.may_use_server(&server.prefix, uri)
-            })
-        })
-        .collect()
 }
 
 fn discover(catalog: &Catalog, scope: Scope<'_>) -> Value {

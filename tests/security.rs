@@ -234,6 +234,48 @@ rateLimit:
         "no rule, no tools"
     );
 
+    // Resources follow the upstream: a rule covering its whole prefix.
+    let resources_as = |credential: (&'static str, String)| {
+        let url = url.clone();
+        async move {
+            let body = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list", "params": {"_meta": meta()}});
+            let headers = with(
+                (credential.0, &credential.1),
+                modern_headers("resources/list", None),
+            );
+            let listed = post(&url, &headers, &body.to_string()).await.json();
+            listed["result"]["resources"]
+                .as_array()
+                .expect("resources")
+                .len()
+        }
+    };
+    let (for_alice, for_bob) = (
+        resources_as(alice.clone()).await,
+        resources_as(bob.clone()).await,
+    );
+    let body =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list", "params": {"_meta": meta()}});
+    let one_upstream = post(
+        &a_url,
+        &modern_headers("resources/list", None),
+        &body.to_string(),
+    )
+    .await
+    .json()["result"]["resources"]
+        .as_array()
+        .expect("the upstream's resources")
+        .len();
+    assert!(one_upstream > 0);
+    // Both upstreams are the same server: each caller sees one of them.
+    assert_eq!(for_alice, one_upstream, "a's resources for alice (a_*)");
+    assert_eq!(for_bob, one_upstream, "b's resources for bob (b_*)");
+    assert_eq!(
+        resources_as(carol.clone()).await,
+        0,
+        "no rule, no resources"
+    );
+
     // A forbidden call reads exactly like a call of a tool that does not exist.
     let forbidden = call_as(&url, &alice, "b_session_info").await;
     let missing = call_as(&url, &alice, "b_no_such_tool").await;
