@@ -117,7 +117,7 @@ pub struct Metrics {
     pub catalog_rebuilds: AtomicU64,
     /// Refused credentials, by [`crate::auth::Failure::ALL`] position.
     auth_failures: [AtomicU64; crate::auth::Failure::ALL.len()],
-    pub rate_limited: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -147,6 +147,10 @@ impl Metrics {
         if let Some(i) = crate::auth::Failure::ALL.iter().position(|f| *f == failure) {
             self.auth_failures[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records one `tools/call` to `upstream`.

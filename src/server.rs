@@ -146,16 +146,12 @@ impl Edge {
             return rejection.into_response();
         }
         if let Some(limiter) = &self.rate_limiter {
-            let key = match caller.subject() {
+            let taken = match caller.subject() {
                 Some(subject) => limiter.take(subject),
                 None => limiter.take(&peer.to_string()),
             };
-            if let Err(wait) = key {
-                self.front
-                    .pool
-                    .metrics
-                    .rate_limited
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(wait) = taken {
+                self.front.pool.metrics.rate_limited();
                 return too_many_requests(wait);
             }
         }

@@ -301,16 +301,14 @@ impl Auth {
     }
 
     fn metadata_url(&self, headers: &HeaderMap, tls: bool) -> String {
-        let base = match &self.settings.resource {
-            Some(resource) => {
-                let without_path = resource
-                    .find("://")
-                    .and_then(|at| resource[at + 3..].find('/').map(|p| at + 3 + p))
-                    .map_or(resource.as_str(), |end| &resource[..end]);
-                without_path.to_string()
-            }
-            None => origin(headers, tls),
-        };
+        // The configured resource's scheme and authority, else the request's.
+        let configured = self
+            .settings
+            .resource
+            .as_deref()
+            .and_then(|r| r.parse::<http::Uri>().ok())
+            .and_then(|uri| Some(format!("{}://{}", uri.scheme()?, uri.authority()?)));
+        let base = configured.unwrap_or_else(|| origin(headers, tls));
         format!("{base}/.well-known/oauth-protected-resource/mcp")
     }
 }

@@ -32,30 +32,27 @@ impl RateLimiter {
     /// Takes one token for `caller`; when none is left, how long until one is.
     pub fn take(&self, caller: &str) -> Result<(), Duration> {
         let now = Instant::now();
-        let rate = self.settings.requests_per_second;
-        let burst = f64::from(self.settings.burst);
-        if !self.buckets.contains_key(caller) {
-            if self.buckets.len() >= SWEEP_ABOVE {
-                // A bucket that would be full again is no different from a new one.
-                let full_after = Duration::from_secs_f64(burst / rate);
-                self.buckets.retain(|_, b| {
-                    let b = b.get_mut().unwrap_or_else(|p| p.into_inner());
-                    now.duration_since(b.refilled) < full_after
-                });
+        match self.buckets.get(caller) {
+            Some(bucket) => {
+                self.take_from(&mut bucket.lock().unwrap_or_else(|p| p.into_inner()), now)
             }
-            self.buckets.entry(Arc::from(caller)).or_insert_with(|| {
-                Mutex::new(Bucket {
-                    tokens: burst,
+            None => {
+                self.sweep_if_full(now);
+                let mut bucket = Bucket {
+                    tokens: f64::from(self.settings.burst),
                     refilled: now,
-                })
-            });
+                };
+                let taken = self.take_from(&mut bucket, now);
+                self.buckets.insert(Arc::from(caller), Mutex::new(bucket));
+                taken
+            }
         }
-        let Some(entry) = self.buckets.get(caller) else {
-            return Ok(());
-        };
-        let mut bucket = entry.lock().unwrap_or_else(|p| p.into_inner());
+    }
+
+    fn take_from(&self, bucket: &mut Bucket, now: Instant) -> Result<(), Duration> {
+        let rate = self.settings.requests_per_second;
         let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(f64::from(self.settings.burst));
         bucket.refilled = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -63,6 +60,21 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
         }
+    }
+
+    /// Drops buckets that would be full again (no different from new ones)
+    /// once many callers are tracked.
+    fn sweep_if_full(&self, now: Instant) {
+        if self.buckets.len() < SWEEP_ABOVE {
+            return;
+        }
+        let full_after = Duration::from_secs_f64(
+            f64::from(self.settings.burst) / self.settings.requests_per_second,
+        );
+        self.buckets.retain(|_, b| {
+            let b = b.get_mut().unwrap_or_else(|p| p.into_inner());
+            now.duration_since(b.refilled) < full_after
+        });
     }
 }
 
