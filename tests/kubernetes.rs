@@ -25,23 +25,17 @@ fn port_of(url: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// The API double with the MCPServerRegistration CRD installed (the
+/// built-in kinds are always served).
+async fn api_serving_registrations() -> KubeApi {
+    let api = KubeApi::start().await;
+    api.register(
+        REGISTRATION.0,
+        REGISTRATION.1,
+        "mcpserverregistrations",
+        true,
+    );
+    api
 }
 
 fn service(name: &str) -> Value {
@@ -173,13 +167,7 @@ fn wait_changed_until(watcher: &mut Watcher, done: impl Fn(&[String]) -> bool) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registrations_drive_the_catalog_rollouts_and_status() {
-    let api = KubeApi::start().await;
-    api.register(
-        "mcp.kuadrant.io/v1",
-        "MCPServerRegistration",
-        "mcpserverregistrations",
-        true,
-    );
+    let api = api_serving_registrations().await;
     let dir = TempDir::new();
 
     // Pod A of the weather Service: a 2025-only upstream with sessions.
@@ -372,13 +360,7 @@ fn registration_lists(api: &KubeApi) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn older_form_bad_objects_and_missing_links_are_reported_not_fatal() {
-    let api = KubeApi::start().await;
-    api.register(
-        "mcp.kuadrant.io/v1",
-        "MCPServerRegistration",
-        "mcpserverregistrations",
-        true,
-    );
+    let api = api_serving_registrations().await;
     // The kagenti CRD is not installed yet.
     let dir = TempDir::new();
     let (_pod, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
@@ -491,13 +473,7 @@ async fn https_upstreams_trust_a_private_ca_and_nothing_else() {
     let (ca_pem, cert, key) = private_ca(&dir.path, &[service_host, "localhost"]);
     let (_pod, port) = tls_upstream(&cert, &key);
 
-    let api = KubeApi::start().await;
-    api.register(
-        "mcp.kuadrant.io/v1",
-        "MCPServerRegistration",
-        "mcpserverregistrations",
-        true,
-    );
+    let api = api_serving_registrations().await;
     // The Service port is named https: the URL is https, and the pod
     // (dialed by address) must present a certificate for the Service name.
     let mut tls_service = service("weather-tls");
@@ -569,13 +545,7 @@ async fn https_upstreams_trust_a_private_ca_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn configured_namespaces_bound_what_is_watched() {
-    let api = KubeApi::start().await;
-    api.register(
-        "mcp.kuadrant.io/v1",
-        "MCPServerRegistration",
-        "mcpserverregistrations",
-        true,
-    );
+    let api = api_serving_registrations().await;
     let dir = TempDir::new();
     let (_pod, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
     let in_namespace = |mut object: Value, namespace: &str| {
