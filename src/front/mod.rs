@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
@@ -245,6 +246,11 @@ impl Front {
                                 joined.extend_from_slice(&data);
                             }
                         }
+                    }
+                    // A body of known length ends with its last byte: no
+                    // second wait (and timer) for the end of the stream.
+                    if body.is_end_stream() {
+                        break;
                     }
                 }
                 Err(error) => {
