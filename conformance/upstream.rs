@@ -628,16 +628,24 @@ impl Upstream {
                 name.as_str().starts_with("mcp-")
                     || *name == "authorization"
                     || *name == "x-api-key"
+                    || *name == "traceparent"
+                    || *name == "tracestate"
             })
             .map(|(name, value)| {
                 let value = value.to_str().unwrap_or("<not text>").to_string();
                 (name.as_str().to_string(), Value::String(value))
             })
             .collect();
+        // W3C trace context as MCP carries it in `_meta` (any transport).
+        let trace_meta: serde_json::Map<String, Value> = ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|key| Some((key.to_string(), context.meta.get(key)?.clone())))
+            .collect();
         let info = json!({
             "sessionId": session_id,
             "pid": std::process::id(),
             "headers": seen,
+            "meta": trace_meta,
         });
         text_result(info.to_string())
     }

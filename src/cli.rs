@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -10,12 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::bridge;
 use crate::client;
-use crate::cluster_tools::ClusterTools;
 use crate::config::{self, Config};
 use crate::discovery;
-use crate::front::{Front, notifications::Listeners, sealed::Sealer, sessions::Sessions};
-use crate::pool::{Origin, Pool};
-use crate::server::{self, Edge};
+use crate::server;
 
 #[derive(Parser)]
 #[command(
@@ -282,8 +278,7 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Result<()> {
-    let security = &config.security;
-    let tls = match &security.tls {
+    let tls = match &config.security.tls {
         None => None,
         Some(settings) => {
             let (acceptor, certificate) =
@@ -292,49 +287,13 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             Some(acceptor)
         }
     };
-    let auth = match &security.auth {
-        None => None,
-        Some(settings) => {
-            let kube = match settings.kubernetes {
-                None => None,
-                Some(_) => Some(kube::Client::try_default().await.context(
-                    "auth.kubernetes: no cluster access to review service-account tokens",
-                )?),
-            };
-            let rules = crate::auth::Rules::new(
-                security.authorization.clone(),
-                ClusterTools::ACTIONS
-                    .iter()
-                    .map(|action| format!("{}{action}", crate::pool::CLUSTER_PREFIX))
-                    .collect(),
-            );
-            if rules.is_empty() {
-                tracing::warn!(
-                    "auth is on but `authorization` has no rules: callers are authenticated and see no tools"
-                );
-            }
-            Some(
-                crate::auth::Auth::new(settings.clone(), rules, kube)
-                    .map_err(anyhow::Error::msg)?,
-            )
-        }
-    };
     let tcp = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = tcp.local_addr()?;
-    let pool = Pool::new(config.health);
-    pool.apply(Origin::ConfigFile, config.upstreams.clone())
-        .await;
-    if let Some(settings) = config.cluster_tools.clone() {
-        match kube::Client::try_default().await {
-            Ok(client) => {
-                let tools = ClusterTools::new(client, settings, Arc::downgrade(&pool));
-                pool.serve_cluster_tools(tools).await;
-            }
-            Err(error) => tracing::warn!("the cluster_ tools are off: no cluster access ({error})"),
-        }
-    }
+    let edge = server::assemble(&config, address.ip().is_loopback(), tls.is_some()).await?;
+    let pool = edge.front.pool.clone();
+    let tracer = edge.front.tracer.clone();
     if let Some(kubernetes) = config.kubernetes.clone() {
         pool.await_discovery();
         tokio::spawn(discovery::kubernetes::run(kubernetes, pool.clone()));
@@ -346,42 +305,13 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             pool.clone(),
         ));
     }
-    let listeners = Arc::new(Listeners::default());
-    tokio::spawn(listeners.clone().run(pool.subscribe()));
-    let front = Arc::new(Front {
-        pool: pool.clone(),
-        sessions: Sessions::default(),
-        listeners,
-        sse_streams: Default::default(),
-        sealer: config
-            .sealing
-            .as_ref()
-            .map(|s| Sealer::new(&s.key, &s.previous_keys, s.max_age)),
-        max_body_bytes: config.max_body_bytes,
-        body_idle_timeout: security.limits.idle_timeout,
-    });
-    tokio::spawn(
-        front
-            .clone()
-            .expire_idle_sessions(config.session_idle_timeout),
-    );
     let closing = {
-        let front = front.clone();
+        let front = edge.front.clone();
         async move {
             shutdown_signal().await;
             front.close_streams();
         }
     };
-    let edge = Arc::new(Edge {
-        front,
-        allowed_origins: config.allowed_origins.clone(),
-        loopback_only: address.ip().is_loopback(),
-        auth,
-        rate_limiter: security
-            .rate_limit
-            .map(crate::auth::rate_limit::RateLimiter::new),
-        tls: tls.is_some(),
-    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line to find the port.
     println!("switchboard listening on {scheme}://{address}/mcp");
@@ -389,11 +319,15 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
     let listener = server::Listener {
         tcp,
         tls,
-        limits: security.limits,
+        limits: config.security.limits,
     };
     server::run(listener, edge, closing).await;
     tracing::info!("shutting down");
     pool.shutdown().await;
+    if let Some(tracer) = tracer {
+        // The last requests' spans would otherwise die with the process.
+        tracer.flush().await;
+    }
     Ok(())
 }
 

@@ -43,6 +43,36 @@ pub struct Config {
     pub cluster_tools: Option<ClusterToolsSettings>,
     /// Client authentication and authorization, TLS serving, limits.
     pub security: Security,
+    /// OpenTelemetry trace export; off when absent.
+    pub traces: Option<TraceSettings>,
+}
+
+/// Where spans go (OTLP/HTTP, JSON) and which are kept.
+#[derive(Clone, PartialEq)]
+pub struct TraceSettings {
+    /// The collector's traces URL: `<otlpEndpoint>/v1/traces`.
+    pub endpoint: http::Uri,
+    pub service_name: String,
+    /// Sent with every export (the collector's credentials).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Trusted besides the system roots, for a collector behind a private CA.
+    pub ca_pem: Option<String>,
+    /// The share of new traces recorded; a client's own sampling decision
+    /// is followed.
+    pub sample_ratio: f64,
+}
+
+impl fmt::Debug for TraceSettings {
+    // Header values may be credentials: print only their names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("TraceSettings")
+            .field("endpoint", &self.endpoint)
+            .field("service_name", &self.service_name)
+            .field("headers", &headers)
+            .field("sample_ratio", &self.sample_ratio)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The built-in cluster tools: what they may see and do.
@@ -237,6 +267,18 @@ struct RawConfig {
     rate_limit: Option<security::RawRateLimit>,
     tls: Option<security::RawTls>,
     limits: Option<security::RawLimits>,
+    traces: Option<RawTraces>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTraces {
+    otlp_endpoint: Spanned<String>,
+    service_name: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    ca_file: Option<Spanned<String>>,
+    sample_ratio: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -631,8 +673,14 @@ pub fn parse(
         env,
     )
     .map_err(error)?;
+    let traces = raw
+        .traces
+        .map(|raw| trace_settings(raw, env))
+        .transpose()
+        .map_err(error)?;
 
     Ok(Config {
+        traces,
         security,
         cluster_tools,
         kubernetes,
@@ -643,6 +691,77 @@ pub fn parse(
         upstreams,
         allowed_origins: raw.allowed_origins,
         max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024),
+    })
+}
+
+fn trace_settings(
+    raw: RawTraces,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TraceSettings, String> {
+    let line = raw.otlp_endpoint.referenced.line();
+    let base = raw.otlp_endpoint.value.trim_end_matches('/');
+    // Like OTEL_EXPORTER_OTLP_ENDPOINT: the base URL, signal path appended
+    // (unless it is already there).
+    let url = if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    let endpoint = url
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some())
+        .ok_or_else(|| {
+            format!(
+                "line {line}: traces.otlpEndpoint: {:?} is not an http:// or https:// URL",
+                raw.otlp_endpoint.value
+            )
+        })?;
+    let mut headers = Vec::with_capacity(raw.headers.len());
+    for (name, value) in raw.headers {
+        let value = expand_env(&value, env).map_err(|var| {
+            format!("line {line}: traces.headers.{name}: environment variable {var} is not set")
+        })?;
+        match (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            (Ok(name), Ok(value)) => headers.push((name, value)),
+            // The value may be a credential: never echo it.
+            _ => {
+                return Err(format!(
+                    "line {line}: traces.headers.{name}: not a valid HTTP header name or value"
+                ));
+            }
+        }
+    }
+    let ca_pem = match raw.ca_file {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(&path.value).map_err(|e| {
+            format!(
+                "line {}: traces.caFile: cannot read {:?}: {e}",
+                path.referenced.line(),
+                path.value
+            )
+        })?),
+    };
+    let sample_ratio = match raw.sample_ratio {
+        None => 1.0,
+        Some(ratio) if (0.0..=1.0).contains(&ratio.value) => ratio.value,
+        Some(ratio) => {
+            return Err(format!(
+                "line {}: traces.sampleRatio: {} is not between 0 and 1",
+                ratio.referenced.line(),
+                ratio.value
+            ));
+        }
+    };
+    Ok(TraceSettings {
+        endpoint,
+        service_name: raw.service_name.unwrap_or_else(|| "switchboard".into()),
+        headers,
+        ca_pem,
+        sample_ratio,
     })
 }
 

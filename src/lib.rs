@@ -28,7 +28,8 @@
 //!   `subscriptions/listen`) and the list_changed notifications on them.
 //!
 //! Operations: [`metrics`] (counters for `/status` and `/metrics`), served
-//! by [`server`] with [`status`] (the `/status` document).
+//! by [`server`] with [`status`] (the `/status` document); [`traces`]
+//! (OpenTelemetry spans, trace context in and out).
 //!
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
@@ -54,4 +55,5 @@ pub mod server;
 pub mod sse;
 pub mod status;
 pub mod tls;
+pub mod traces;
 pub mod upstream;

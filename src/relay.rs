@@ -21,6 +21,7 @@ use crate::jsonrpc::{self, RpcError};
 use crate::protocol::Era;
 use crate::router::{Client, Failure, Outcome, Request};
 use crate::sse;
+use crate::traces::SpanKind;
 use crate::upstream::session::SessionSlot;
 use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
 
@@ -64,6 +65,26 @@ pub async fn forward_request(
             }
         }
     };
+    // The upstream sees the gateway's span as its parent (or the client's
+    // context passed on, when tracing is off).
+    let mut span = request.span.child(SpanKind::Client, &message);
+    let mut message = message;
+    let mut traced_headers = Vec::new();
+    if let Some(context) = span.context() {
+        traced_headers.extend(request.forwarded.iter().cloned());
+        context.inject(&mut message, &mut traced_headers);
+    }
+    let forwarded: &[(http::HeaderName, http::HeaderValue)] = if span.context().is_some() {
+        &traced_headers
+    } else {
+        &request.forwarded
+    };
+    if span.is_recording() {
+        span.set("switchboard.upstream", upstream.name.to_string());
+        if let Some(era) = upstream.era() {
+            span.set("mcp.protocol.version", era.version());
+        }
+    }
     // Looked up once: the forward and the relay share them.
     let (session, slot) = match &request.client {
         Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
@@ -79,8 +100,8 @@ pub async fn forward_request(
     // request again (to retry it with the answers).
     let bridge_input = session.is_some() && adapt.upstream_modern && may_need_input(&message);
     let retry_template = bridge_input.then(|| message.clone());
-    let forwarded = if bridge_input {
-        request.forwarded.clone()
+    let retry_headers = if bridge_input {
+        forwarded.to_vec()
     } else {
         Vec::new()
     };
@@ -89,7 +110,7 @@ pub async fn forward_request(
         message,
         slot.as_deref(),
         session.as_deref(),
-        &request.forwarded,
+        forwarded,
     );
     let reply = tokio::select! {
         reply = sent => reply,
@@ -105,7 +126,9 @@ pub async fn forward_request(
             ) {
                 request.pool.suspect(&upstream.name);
             }
-            return Err(upstream_failure(upstream, error));
+            let failure = upstream_failure(upstream, error);
+            span.fail_rpc(&failure.1);
+            return Err(failure);
         }
     };
     let relay = Relay {
@@ -116,10 +139,11 @@ pub async fn forward_request(
         id: id.clone(),
         tracked,
         retry_template,
-        forwarded,
+        forwarded: retry_headers,
     };
     Ok(match reply {
         Reply::Json { body, status, .. } => {
+            span.record_reply(&body);
             let value = if relay.adapt.needed() || relay.retry_template.is_some() {
                 serde_json::from_slice::<Value>(&body).ok()
             } else {

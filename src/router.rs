@@ -17,6 +17,7 @@ use crate::metrics;
 use crate::pool::Pool;
 use crate::protocol::{self, Era};
 use crate::relay::forward_request;
+use crate::traces::Span;
 use crate::upstream::Upstream;
 
 /// How long a client may cache a merged list: the gateway announces every
@@ -40,6 +41,8 @@ pub struct Request<'a> {
     /// Who is calling: decides what is listed and what may be routed.
     pub caller: &'a Caller,
     pub forwarded: Vec<(HeaderName, HeaderValue)>,
+    /// This request's span: its context goes on to every upstream call.
+    pub span: &'a mut Span,
 }
 
 /// What to send back to the client.
@@ -99,6 +102,11 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
         Message::Request { id, method, params } => {
             let result = handle_request(&request, &id, &method, params).await;
             request.pool.metrics.request(&method, outcome_of(&result));
+            match &result {
+                Ok(Outcome::Json(_, body)) => request.span.record_reply(body),
+                Err((_, error)) => request.span.fail_rpc(error),
+                Ok(_) => {}
+            }
             match result {
                 Ok(outcome) => outcome,
                 Err((status, error)) => Outcome::error(status, Some(&id), error),

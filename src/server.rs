@@ -17,9 +17,14 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::{Auth, Caller};
-use crate::config::Limits;
+use crate::cluster_tools::ClusterTools;
+use crate::config::{Config, Limits};
+use crate::front::notifications::Listeners;
+use crate::front::sealed::Sealer;
+use crate::front::sessions::Sessions;
 use crate::front::{Body, Front, Rejection, json_response};
 use crate::jsonrpc::{self, RpcError};
+use crate::pool::{Origin, Pool};
 
 pub struct Edge {
     pub front: Arc<Front>,
@@ -46,6 +51,19 @@ impl Edge {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
+            // The page holds no data (it reads /status, which needs a
+            // credential when auth is on), so a browser can load it bare.
+            "/" => {
+                let mut response = json_response(
+                    StatusCode::OK,
+                    Bytes::from_static(crate::status::PAGE.as_bytes()),
+                );
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                return response;
+            }
             "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
             "/readyz" => {
                 return text(
@@ -95,17 +113,6 @@ impl Edge {
                     .is_some_and(|q| q.split('&').any(|p| p == "tools=true"));
                 let body = crate::status::document(&self.front, with_tools).to_string();
                 return json_response(StatusCode::OK, Bytes::from(body));
-            }
-            "/" => {
-                let mut response = json_response(
-                    StatusCode::OK,
-                    Bytes::from_static(crate::status::PAGE.as_bytes()),
-                );
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                return response;
             }
             "/metrics" => {
                 let body = crate::status::metrics(&self.front);
@@ -211,6 +218,90 @@ impl Edge {
     }
 }
 
+/// Builds the gateway from a validated config: client authentication,
+/// the upstream pool with the file's upstreams (and the cluster tools when
+/// there is cluster access), the protocol front and its background tasks.
+/// Listening, discovery and shutdown are the caller's (the `serve` command;
+/// the fuzz harness serves in-memory connections instead).
+pub async fn assemble(
+    config: &Config,
+    loopback_only: bool,
+    tls: bool,
+) -> anyhow::Result<Arc<Edge>> {
+    use anyhow::Context;
+    let security = &config.security;
+    let auth = match &security.auth {
+        None => None,
+        Some(settings) => {
+            let kube = match settings.kubernetes {
+                None => None,
+                Some(_) => Some(kube::Client::try_default().await.context(
+                    "auth.kubernetes: no cluster access to review service-account tokens",
+                )?),
+            };
+            let rules = crate::auth::Rules::new(
+                security.authorization.clone(),
+                ClusterTools::ACTIONS
+                    .iter()
+                    .map(|action| format!("{}{action}", crate::pool::CLUSTER_PREFIX))
+                    .collect(),
+            );
+            if rules.is_empty() {
+                tracing::warn!(
+                    "auth is on but `authorization` has no rules: callers are authenticated and see no tools"
+                );
+            }
+            Some(Auth::new(settings.clone(), rules, kube).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let pool = Pool::new(config.health);
+    pool.apply(Origin::ConfigFile, config.upstreams.clone())
+        .await;
+    if let Some(settings) = config.cluster_tools.clone() {
+        match kube::Client::try_default().await {
+            Ok(client) => {
+                let tools = ClusterTools::new(client, settings, Arc::downgrade(&pool));
+                pool.serve_cluster_tools(tools).await;
+            }
+            Err(error) => tracing::warn!("the cluster_ tools are off: no cluster access ({error})"),
+        }
+    }
+    let listeners = Arc::new(Listeners::default());
+    tokio::spawn(listeners.clone().run(pool.subscribe()));
+    let front = Arc::new(Front {
+        pool,
+        sessions: Sessions::default(),
+        listeners,
+        sse_streams: Default::default(),
+        sealer: config
+            .sealing
+            .as_ref()
+            .map(|s| Sealer::new(&s.key, &s.previous_keys, s.max_age)),
+        max_body_bytes: config.max_body_bytes,
+        body_idle_timeout: security.limits.idle_timeout,
+        tracer: match &config.traces {
+            None => None,
+            Some(settings) => Some(
+                crate::traces::Tracer::start(settings)
+                    .map_err(|e| anyhow::anyhow!("traces.caFile: {e}"))?,
+            ),
+        },
+    });
+    tokio::spawn(
+        front
+            .clone()
+            .expire_idle_sessions(config.session_idle_timeout),
+    );
+    Ok(Arc::new(Edge {
+        front,
+        allowed_origins: config.allowed_origins.clone(),
+        loopback_only,
+        auth,
+        rate_limiter: security.rate_limit.map(RateLimiter::new),
+        tls,
+    }))
+}
+
 fn is_loopback_authority(authority: &str) -> bool {
     let host = if let Some(rest) = authority.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
@@ -268,14 +359,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let connections = GracefulShutdown::new();
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    // Slow clients cannot hold a connection: the head must arrive in time,
-    // and the same timer closes a kept-alive connection left idle.
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(listener.limits.header_read_timeout)
-        .max_buf_size(listener.limits.max_header_bytes.max(8192));
-    let http1 = Arc::new(http1);
+    let http1 = Arc::new(http1(&listener.limits));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
@@ -317,7 +401,20 @@ pub async fn run(
     }
 }
 
-async fn serve_connection<S>(
+/// The HTTP/1.1 connection settings every connection gets.
+pub fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // Slow clients cannot hold a connection: the head must arrive in time,
+    // and the same timer closes a kept-alive connection left idle.
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    http1
+}
+
+/// Serves one accepted connection (TCP, TLS, or in memory) until it ends.
+pub async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
     edge: Arc<Edge>,

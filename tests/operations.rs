@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -26,26 +24,8 @@ async fn call(gateway: &Gateway, tool: &str, id: u32) -> Value {
 }
 
 fn parse_metrics(text: &str) -> Vec<Value> {
-    let mut child = Command::new("python3")
-        .arg(peers().join("parse_metrics.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "not valid Prometheus text: {}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let samples = python_check("parse_metrics.py", text.as_bytes(), "Prometheus text");
+    serde_json::from_value(samples).unwrap()
 }
 
 fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64> {

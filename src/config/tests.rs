@@ -281,3 +281,50 @@ limits:
         "{empty_auth}"
     );
 }
+
+#[test]
+fn trace_settings() {
+    let config = parse_ok(
+        "traces:\n  otlpEndpoint: \"http://collector:4318/\"\n  headers:\n    Authorization: \"Bearer ${WEATHER_TOKEN}\"\n  sampleRatio: 0.25\n",
+    );
+    let traces = config.traces.expect("traces on");
+    assert_eq!(traces.endpoint, "http://collector:4318/v1/traces");
+    assert_eq!(traces.service_name, "switchboard");
+    assert_eq!(traces.headers[0].1, "Bearer s3cret");
+    assert_eq!(traces.sample_ratio, 0.25);
+    assert!(!format!("{traces:?}").contains("s3cret"));
+    // A full traces URL is taken as it is.
+    let config = parse_ok("traces:\n  otlpEndpoint: \"https://c.example/v1/traces\"\n");
+    assert_eq!(
+        config.traces.unwrap().endpoint,
+        "https://c.example/v1/traces"
+    );
+    assert_eq!(parse_ok("listen: \"127.0.0.1:1\"\n").traces, None);
+
+    for (text, expected) in [
+        (
+            "traces:\n  otlpEndpoint: \"collector:4318\"\n",
+            "line 2: traces.otlpEndpoint: \"collector:4318\" is not an http:// or https:// URL",
+        ),
+        (
+            "traces:\n  otlpEndpoint: \"http://c:4318\"\n  sampleRatio: 2\n",
+            "line 3: traces.sampleRatio: 2 is not between 0 and 1",
+        ),
+        (
+            "traces:\n  otlpEndpoint: \"http://c:4318\"\n  headers:\n    X: \"${NOPE}\"\n",
+            "traces.headers.X: environment variable NOPE is not set",
+        ),
+        (
+            "traces:\n  otlpEndpoint: \"http://c:4318\"\n  caFile: /nonexistent/ca.pem\n",
+            "line 3: traces.caFile: cannot read \"/nonexistent/ca.pem\"",
+        ),
+    ] {
+        let error = parse_err(text);
+        assert!(error.contains(expected), "{error}");
+    }
+    let error = parse_err(
+        "traces:\n  otlpEndpoint: \"http://c:4318\"\n  headers:\n    X: \"s3cret\\x01\"\n",
+    );
+    assert!(error.contains("not a valid HTTP header"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+}

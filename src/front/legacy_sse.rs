@@ -18,6 +18,7 @@ use crate::auth::Caller;
 use crate::jsonrpc;
 use crate::router::{self, Client, Outcome};
 use crate::sse;
+use crate::traces::Span;
 
 /// Frames queued per stream before a slow client holds up its own answers.
 const QUEUE: usize = 64;
@@ -120,7 +121,9 @@ impl Front {
                 "unknown sessionId: open GET /sse first",
             ));
         };
-        let message = self.read_message(request.into_body()).await?;
+        let (parts, body) = request.into_parts();
+        let message = self.read_message(body).await?;
+        let mut span = Span::for_request(self.tracer.as_ref(), &parts.headers, &message);
         let id: Arc<str> = Arc::from(session_id.as_str());
 
         if message.method() == Some("initialize") {
@@ -151,6 +154,7 @@ impl Front {
                 client: Client::Legacy(session),
                 caller: &caller,
                 forwarded: Vec::new(),
+                span: &mut span,
             };
             match router::route(routed, message).await {
                 Outcome::Json(_, body) => send(&stream, sse::encode_message(&body)).await,

@@ -28,6 +28,7 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::router::{self, Client, Outcome};
+use crate::traces::{Span, Tracer};
 use crate::upstream::session::UpstreamSession;
 use notifications::{Filter, Listeners};
 use sessions::{ClientSession, Sessions};
@@ -46,6 +47,8 @@ pub struct Front {
     pub max_body_bytes: usize,
     /// Longest silence while a request body arrives (slow senders).
     pub body_idle_timeout: Duration,
+    /// Records spans when trace export is configured.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 /// A refusal before routing: the HTTP status and the JSON-RPC error.
@@ -128,7 +131,25 @@ impl Front {
         }
         let (parts, body) = request.into_parts();
         let message = self.read_message(body).await?;
-        let headers = &parts.headers;
+        let mut span = Span::for_request(self.tracer.as_ref(), &parts.headers, &message);
+        let result = self
+            .dispatch(&parts.headers, message, scope, caller, &mut span)
+            .await;
+        if let Err(rejection) = &result {
+            span.fail_rpc(&rejection.error);
+        }
+        result
+    }
+
+    /// Serves one parsed POST message in the client's era.
+    async fn dispatch(
+        &self,
+        headers: &HeaderMap,
+        message: Message,
+        scope: Option<&str>,
+        caller: &Caller,
+        span: &mut Span,
+    ) -> Result<Response<Body>, Rejection> {
         let request_id = match &message {
             Message::Request { id, .. } => Some(id.clone()),
             _ => None,
@@ -212,6 +233,7 @@ impl Front {
             client,
             caller,
             forwarded: modern::forwarded_params(headers),
+            span,
         };
         Ok(outcome_response(router::route(routed, message).await))
     }

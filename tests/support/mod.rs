@@ -7,7 +7,7 @@
 
 pub mod kube_api;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -863,4 +863,25 @@ pub fn tls_upstream(cert: &std::path::Path, key: &std::path::Path) -> (Proc, u16
         .and_then(|p| p.trim_end_matches("/mcp").trim().parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
     (proc, port)
+}
+
+/// Runs a Python check from `tests/peers/` on `input` (its stdin) and
+/// parses the JSON it prints; `what` names the format in the failure.
+pub fn python_check(script: &str, input: &[u8], what: &str) -> Value {
+    let mut child = Command::new("python3")
+        .arg(peers().join(script))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "not valid {what}: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(input)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
