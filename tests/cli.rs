@@ -27,6 +27,91 @@ async fn the_embedded_default_serves_two_upstreams() {
         &json!({ "calls": [{ "name": "everything_echo", "arguments": { "message": "readme" } }] }),
     );
     assert_eq!(call_text(&output, 0), "Echo: readme");
+    run_readme_commands(&gateway);
+}
+
+/// The README's `sh` blocks.
+fn readme_blocks() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+/// Runs, as written, every README command that needs neither a cluster
+/// nor Claude Code, against the embedded default (`127.0.0.1:8080` becomes
+/// its address; `switchboard` is this build). The others: `kubectl
+/// kustomize manifests/` runs in `.ci/run`, `cargo bench` too (briefly).
+fn run_readme_commands(gateway: &Gateway) {
+    let blocks = readme_blocks();
+    let block_with = |needle: &str| {
+        blocks
+            .iter()
+            .find(|b| b.contains(needle))
+            .unwrap_or_else(|| panic!("no README block with {needle:?}"))
+            .clone()
+    };
+    let workdir = TempDir::new();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_switchboard"),
+        workdir.path.join("switchboard"),
+    )
+    .unwrap();
+    std::fs::write(
+        workdir.path.join("jwt.secret"),
+        "a-secret-of-at-least-32-bytes-....",
+    )
+    .unwrap();
+    let address = gateway.base.trim_start_matches("http://").to_string();
+    let run = |script: &str| {
+        let script = script.replace("127.0.0.1:8080", &address);
+        let output = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(&workdir.path)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    workdir.path.display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "README command failed:\n{script}\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+
+    let modern = run(&block_with("Mcp-Name: everything_echo"));
+    assert!(modern.contains("Echo: hi"), "{modern}");
+    let legacy = run(&block_with("SID=$(curl"));
+    assert!(legacy.contains("\"everything_echo\""), "{legacy}");
+    let cli = block_with("switchboard tools http");
+    let tools = cli
+        .lines()
+        .find(|l| l.starts_with("switchboard tools"))
+        .unwrap();
+    assert!(
+        run(tools)
+            .lines()
+            .any(|l| l.starts_with("everything_echo "))
+    );
+    let call = cli
+        .lines()
+        .find(|l| l.starts_with("switchboard call"))
+        .unwrap();
+    assert_eq!(run(call).trim(), "Echo: hi");
+    let watch = run(&block_with("8080/status"));
+    assert!(watch.contains("\"upstreams\"") && watch.contains("switchboard_requests_total"));
+    let token = run(&block_with("switchboard token"));
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
 }
 
 #[test]

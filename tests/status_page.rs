@@ -91,3 +91,43 @@ async fn the_status_page_shows_every_upstream_and_marks_the_failing_one() {
     );
     eprintln!("status page screenshot: {}", shot.display());
 }
+
+/// With auth on, the page loads without a credential but shows nothing
+/// until given one (here as `#token=`, which never leaves the browser).
+#[tokio::test(flavor = "multi_thread")]
+async fn with_auth_the_page_asks_for_a_credential_and_then_shows_status() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);
+    let key = "status-page-key-0123456789";
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: good\n    url: \"{url}\"\n\
+         auth:\n  apiKeys:\n    - subject: alice\n      key: \"{key}\"\n\
+         authorization:\n  - subjects: [alice]\n    allow: [\"*\"]\n"
+    ));
+    let status = format!("{}/status", gateway.base);
+    let bearer = [("authorization".to_string(), format!("Bearer {key}"))];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request("GET", &status, &bearer, "").await.json()["upstreams"][0]["health"] != "ready" {
+        assert!(Instant::now() < deadline, "good never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(request("GET", &status, &[], "").await.status, 401);
+
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-status-page-auth-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = format!("{}/", gateway.base);
+    let bare = chromium(&dir, &["--dump-dom"], &page);
+    let dom = String::from_utf8_lossy(&bare.stdout);
+    assert!(dom.contains("needs a credential"), "{dom}");
+    assert!(!dom.contains("data-upstream"), "{dom}");
+
+    let with_token = chromium(&dir, &["--dump-dom"], &format!("{page}#token={key}"));
+    let dom = String::from_utf8_lossy(&with_token.stdout);
+    assert!(
+        dom.contains(r#"<tr class="ready" data-upstream="good">"#),
+        "{dom}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
