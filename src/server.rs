@@ -170,17 +170,11 @@ impl Edge {
                 self.front.sse_message(request, scope, caller).await
             }
             _ => {
-                let mut response = Rejection::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    jsonrpc::INVALID_REQUEST,
-                    "GET /sse opens the stream; POST /message?sessionId=… sends",
-                )
-                .into_response();
                 let allow = if endpoint == "sse" { "GET" } else { "POST" };
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, http::HeaderValue::from_static(allow));
-                return response;
+                return crate::front::method_not_allowed(
+                    "GET /sse opens the stream; POST /message?sessionId=… sends",
+                    allow,
+                );
             }
         };
         result.unwrap_or_else(Rejection::into_response)

@@ -92,18 +92,10 @@ impl Front {
             Method::POST => self.post(request, scope, caller).await,
             Method::GET => self.get(request.headers(), scope, caller),
             Method::DELETE => self.delete(request.headers(), scope, caller).await,
-            _ => {
-                let mut response = Rejection::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    jsonrpc::INVALID_REQUEST,
-                    "use POST (or GET/DELETE with a 2025-era session)",
-                )
-                .into_response();
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
-                Ok(response)
-            }
+            _ => Ok(method_not_allowed(
+                "use POST (or GET/DELETE with a 2025-era session)",
+                "GET, POST, DELETE",
+            )),
         };
         result.unwrap_or_else(Rejection::into_response)
     }
@@ -205,6 +197,7 @@ impl Front {
             {
                 return Ok(self.listen(id, params.as_ref(), scope));
             }
+            span.set("mcp.protocol.version", protocol::MODERN);
             Client::Modern
         } else {
             let session = self
@@ -223,6 +216,7 @@ impl Front {
                 )
                 .with_id(request_id.as_ref()));
             }
+            span.set("mcp.protocol.version", session.version);
             Client::Legacy(session)
         };
 
@@ -479,10 +473,11 @@ impl Front {
             .get(HEADER_PROTOCOL_VERSION)
             .is_some_and(|v| v == protocol::MODERN)
         {
-            return Err(Rejection::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                jsonrpc::INVALID_REQUEST,
+            // The endpoint still takes GET from a 2025 client, but Allow
+            // names what this request could have used.
+            return Ok(method_not_allowed(
                 "2026-07-28 has no GET stream: use subscriptions/listen",
+                "POST",
             ));
         }
         if !accepts(headers, "text/event-stream") {
@@ -626,6 +621,20 @@ fn unsupported_version(requested: &str) -> Rejection {
         .error
         .with_data(json!({ "supported": protocol::SUPPORTED, "requested": requested }));
     rejection
+}
+
+/// 405 with the `Allow` header HTTP requires and a JSON-RPC error.
+pub fn method_not_allowed(message: &'static str, allow: &'static str) -> Response<Body> {
+    let mut response = Rejection::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        jsonrpc::INVALID_REQUEST,
+        message,
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 pub fn content_type_is_json(headers: &HeaderMap) -> bool {
