@@ -21,7 +21,7 @@ use crate::jsonrpc::{self, RpcError};
 use crate::protocol::Era;
 use crate::router::{Client, Failure, Outcome, Request};
 use crate::sse;
-use crate::traces::SpanKind;
+use crate::traces::{Span, SpanKind};
 use crate::upstream::session::SessionSlot;
 use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
 
@@ -131,7 +131,7 @@ pub async fn forward_request(
             return Err(failure);
         }
     };
-    let relay = Relay {
+    let mut relay = Relay {
         upstream: upstream.clone(),
         session,
         slot,
@@ -140,10 +140,11 @@ pub async fn forward_request(
         tracked,
         retry_template,
         forwarded: retry_headers,
+        span,
     };
     Ok(match reply {
         Reply::Json { body, status, .. } => {
-            span.record_reply(&body);
+            relay.span.record_reply(&body);
             let value = if relay.adapt.needed() || relay.retry_template.is_some() {
                 serde_json::from_slice::<Value>(&body).ok()
             } else {
@@ -253,6 +254,8 @@ struct Relay {
     /// input: retried with the answers.
     retry_template: Option<Value>,
     forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The upstream call's span: it ends with the relay.
+    span: Span,
 }
 
 impl Relay {
@@ -329,13 +332,15 @@ impl Relay {
             }
             let mut response = message;
             response["id"] = self.id.clone();
+            self.span.record_response(&response);
             self.adapt.apply(&mut response);
             let _ = tx.send(frame(&response)).await;
             return;
         }
     }
 
-    fn error_frame(&self, rpc: RpcError) -> Bytes {
+    fn error_frame(&mut self, rpc: RpcError) -> Bytes {
+        self.span.fail_rpc(&rpc);
         frame(&rpc.response(Some(&self.id)))
     }
 

@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::pool::Pool;
 use crate::protocol::{self, Era};
 use crate::relay::forward_request;
-use crate::traces::Span;
+use crate::traces::{self, Span};
 use crate::upstream::Upstream;
 
 /// How long a client may cache a merged list: the gateway announces every
@@ -108,6 +108,10 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
                 Ok(_) => {}
             }
             match result {
+                // The span goes with a streamed answer, to end with it.
+                Ok(Outcome::Stream(frames)) if request.span.is_recording() => {
+                    Outcome::Stream(traces::follow_stream(std::mem::take(request.span), frames))
+                }
                 Ok(outcome) => outcome,
                 Err((status, error)) => Outcome::error(status, Some(&id), error),
             }

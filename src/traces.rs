@@ -303,9 +303,22 @@ impl Span {
         }
     }
 
-    /// Reads a JSON-RPC response body for the span's outcome: an error, or
-    /// a tool result with `isError` (a failed tool looks like success at
-    /// every other layer).
+    /// Records a JSON-RPC response's outcome: an error, or a tool result
+    /// with `isError` (a failed tool looks like success at every other layer).
+    pub fn record_response(&mut self, response: &Value) {
+        if !self.is_recording() {
+            return;
+        }
+        if let Some(error) = response.get("error") {
+            let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+            self.fail_rpc(&RpcError::new(code, message));
+        } else if response.pointer("/result/isError") == Some(&Value::Bool(true)) {
+            self.fail("tool_error", "the tool reported an error");
+        }
+    }
+
+    /// [`Span::record_response`] on a serialised response.
     pub fn record_reply(&mut self, body: &[u8]) {
         if !self.is_recording() {
             return;
@@ -337,6 +350,32 @@ impl Span {
             _ => {}
         }
     }
+}
+
+/// Follows a streamed answer (SSE frames) for its final response, so that
+/// `span` ends with the stream and records how it ended.
+pub fn follow_stream(mut span: Span, mut frames: mpsc::Receiver<Bytes>) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(frame) = frames.recv().await {
+            for data in frame
+                .split(|b| *b == b'\n')
+                .filter_map(|line| line.strip_prefix(b"data:"))
+            {
+                if let Ok(message) = serde_json::from_slice::<Value>(data)
+                    && message.get("method").is_none()
+                    && message.get("id").is_some()
+                {
+                    span.record_response(&message);
+                }
+            }
+            if tx.send(frame).await.is_err() {
+                break;
+            }
+        }
+        drop(span);
+    });
+    rx
 }
 
 impl Drop for Span {

@@ -167,6 +167,7 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
     assert_eq!(server["attributes"]["mcp.method.name"], "tools/call");
     assert_eq!(server["attributes"]["gen_ai.tool.name"], "up_session_info");
     assert_eq!(server["attributes"]["jsonrpc.request.id"], "7");
+    assert_eq!(server["attributes"]["mcp.protocol.version"], "2026-07-28");
     assert_eq!(
         server["status"]["code"], 0,
         "a success leaves the status unset"
@@ -204,6 +205,7 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
     let server = span_named(&spans, "tools/call up_session_info");
     let upstream_call = span_named(&spans, "tools/call session_info");
     assert_eq!(server["parentSpanId"], client_span);
+    assert_eq!(server["attributes"]["mcp.protocol.version"], "2025-11-25");
     assert_eq!(upstream_call["parentSpanId"], server["spanId"]);
     let expected = traceparent(trace, upstream_call["spanId"].as_str().unwrap(), true);
     assert_eq!(seen["meta"]["traceparent"], expected, "{seen}");
@@ -223,6 +225,28 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
     let server = span_named(&spans, "tools/call up_no_such_tool");
     assert_eq!(server["status"]["code"], 2, "{server}");
     assert_eq!(server["attributes"]["error.type"], code.to_string());
+
+    // A tool that reports an error (`isError`) fails both spans, though
+    // every other layer sees a success.
+    let trace = "44444444444444444444444444444444";
+    let mut headers = modern_headers("tools/call", Some("up_test_error_handling"));
+    headers.push(("traceparent".into(), traceparent(trace, client_span, true)));
+    let body = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {
+        "name": "up_test_error_handling", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let response = post(&gateway.mcp(), &headers, &body.to_string()).await;
+    assert_eq!(
+        response.json()["result"]["isError"],
+        true,
+        "{:?}",
+        response.body
+    );
+    let spans = collector.trace(trace, 2).await;
+    for span in &spans {
+        assert_eq!(span["status"]["code"], 2, "{span}");
+        assert_eq!(span["attributes"]["error.type"], "tool_error", "{span}");
+    }
 
     // A trace the client did not sample: passed on untouched, not recorded.
     // Spans leave in order, so once a later sampled trace has arrived the
