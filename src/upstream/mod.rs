@@ -301,8 +301,12 @@ impl Upstream {
             .map(str::to_owned);
         let is_request = message.get("id").is_some() && method.is_some();
         let shared = caller.slot.is_none() || matches!(**self.link(), Link::Stdio(_));
-        if is_request && shared {
-            // Ids of different clients may collide on a shared session.
+        // Ids of different clients may collide on a shared session. A 2026
+        // upstream over HTTP has none: each request is its own exchange,
+        // answered on its own response, so the client's id goes as it is
+        // (and the answer needs no re-writing).
+        let stateless_http = *era == Era::Modern && matches!(**self.link(), Link::Http(_));
+        if is_request && shared && !stateless_http {
             message["id"] = self.fresh_id();
         }
         let sent_id = message.get("id").cloned().unwrap_or(Value::Null);
