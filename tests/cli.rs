@@ -112,6 +112,81 @@ fn run_readme_commands(gateway: &Gateway) {
     assert!(watch.contains("\"upstreams\"") && watch.contains("switchboard_requests_total"));
     let token = run(&block_with("switchboard token"));
     assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+
+    // Claude Code itself (npm @anthropic-ai/claude-code): the README's
+    // `claude mcp add`, then `claude mcp list`, whose health check connects.
+    let add = block_with("claude mcp add --transport http switchboard http://");
+    let listed = claude_code(&workdir.path, &add.replace("127.0.0.1:8080", &address), &[]);
+    assert!(
+        listed.contains(&format!(
+            "switchboard: http://{address}/mcp (HTTP) - ✔ Connected"
+        )),
+        "{listed}"
+    );
+}
+
+/// Runs `script` (a README `claude mcp add`) with Claude Code from
+/// tests/peers and a home of its own under `dir`, then `claude mcp list`;
+/// returns what the list printed.
+fn claude_code(dir: &std::path::Path, script: &str, env: &[(&str, &str)]) -> String {
+    let home = dir.join("claude-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let path = format!(
+        "{}:{}",
+        peers().join("node_modules/.bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let run = |script: &str| {
+        let output = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(dir)
+            .env("HOME", &home)
+            .env("PATH", &path)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() || script.contains("list"),
+            "{script}: {text}"
+        );
+        text
+    };
+    run(script);
+    run("timeout 60 claude mcp list")
+}
+
+/// The README's `claude mcp add … --header "Authorization: Bearer …"`
+/// against a gateway with auth: Claude Code connects with the credential,
+/// and not with a wrong one.
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_connects_with_the_readmes_credential_header() {
+    let key = "claude-code-key-0123456789";
+    let gateway = Gateway::start(&format!(
+        "auth:\n  apiKeys:\n    - subject: claude\n      key: \"{key}\"\n\
+         authorization:\n  - subjects: [claude]\n    allow: [\"*\"]\n"
+    ));
+    let add = readme_blocks()
+        .into_iter()
+        .find(|b| b.contains("--header \"Authorization: Bearer $SWITCHBOARD_TOKEN\""))
+        .expect("the README's claude mcp add with a credential");
+    let add = add.replace("https://<gateway-address>", &gateway.base);
+    let dir = TempDir::new();
+    let listed = claude_code(&dir.path, &add, &[("SWITCHBOARD_TOKEN", key)]);
+    assert!(listed.contains("- ✔ Connected"), "{listed}");
+
+    let wrong = TempDir::new();
+    let listed = claude_code(
+        &wrong.path,
+        &add,
+        &[("SWITCHBOARD_TOKEN", "not-the-key-0123456789")],
+    );
+    assert!(!listed.contains("✔ Connected"), "{listed}");
+    assert!(listed.contains("switchboard"), "{listed}");
 }
 
 #[test]
