@@ -441,6 +441,7 @@ impl Tracer {
                 ]
             }),
             dropped: dropped.clone(),
+            reported: 0,
             failing: false,
         };
         tokio::spawn(exporter.run(rx));
@@ -562,7 +563,10 @@ struct Exporter {
     /// Configured headers (the collector's credentials): never logged.
     headers: Vec<(HeaderName, HeaderValue)>,
     resource: Value,
+    /// Spans lost: queue full (the collector too slow) or export failed.
     dropped: Arc<AtomicU64>,
+    /// How many of them the log has already told of.
+    reported: u64,
     /// Logged once when exports start failing, once when they recover.
     failing: bool,
 }
@@ -586,6 +590,14 @@ impl Exporter {
             }
             if !batch.is_empty() {
                 self.export(std::mem::take(&mut batch)).await;
+            }
+            let dropped = self.dropped.load(Ordering::Relaxed);
+            if dropped > self.reported && !self.failing {
+                tracing::warn!(
+                    dropped = dropped - self.reported,
+                    "trace spans dropped: the export queue was full"
+                );
+                self.reported = dropped;
             }
             if let Some(done) = flushed {
                 let _ = done.send(());
@@ -634,6 +646,7 @@ impl Exporter {
         match sent {
             Ok(()) if self.failing => {
                 self.failing = false;
+                self.reported = self.dropped.load(Ordering::Relaxed);
                 tracing::info!(uri = %self.uri, "trace export recovered");
             }
             Ok(()) => {}

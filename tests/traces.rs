@@ -314,3 +314,32 @@ async fn without_export_the_clients_context_still_reaches_the_upstream() {
     let seen = modern_call_without_context(&gateway).await;
     assert_eq!(seen["headers"].get("traceparent"), None, "{seen}");
 }
+
+/// A collector that cannot be reached costs spans, never a request: calls
+/// are answered, the failure is logged (without the collector's
+/// credential), and the gateway keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_costs_spans_not_requests() {
+    let (_upstream, upstream_url) = upstream_config();
+    let gateway = Gateway::start_with_env(
+        &format!(
+            "upstreams:\n  - name: up\n    url: \"{upstream_url}\"\n\
+             traces:\n  otlpEndpoint: \"http://127.0.0.1:1\"\n  headers:\n    Authorization: \"Bearer ${{COLLECTOR_TOKEN}}\"\n"
+        ),
+        &[("COLLECTOR_TOKEN", "unreachable-collector-secret")],
+    );
+    gateway.wait_for_tools(&["up_session_info"]).await;
+    let context = traceparent("55555555555555555555555555555555", "00f067aa0ba902b7", true);
+    let seen = modern_call(&gateway, &context).await;
+    assert!(seen["headers"]["traceparent"].is_string(), "{seen}");
+    let failed = gateway
+        .proc
+        .wait_for("trace export failed", Duration::from_secs(20));
+    assert!(failed.contains("127.0.0.1:1"), "{failed}");
+    for _ in 0..3 {
+        modern_call(&gateway, &context).await;
+    }
+    let log = gateway.proc.drain(Duration::from_millis(200)).join("\n");
+    assert!(!log.contains("unreachable-collector-secret"), "{log}");
+    assert!(!failed.contains("unreachable-collector-secret"), "{failed}");
+}
