@@ -107,17 +107,28 @@ fn traceparent(trace: &str, parent: &str, sampled: bool) -> String {
     format!("00-{trace}-{parent}-{}", if sampled { "01" } else { "00" })
 }
 
-/// `session_info` through the gateway as a 2026-07-28 client, with
-/// `traceparent` as an HTTP header; returns what the upstream saw.
-async fn modern_call(gateway: &Gateway, traceparent: &str) -> Value {
-    let mut headers = modern_headers("tools/call", Some("up_session_info"));
-    headers.push(("traceparent".into(), traceparent.into()));
-    headers.push(("tracestate".into(), "vendor=blue".into()));
+/// A 2026-07-28 `tools/call` of `tool` through the gateway, with these
+/// trace headers.
+async fn call_tool(gateway: &Gateway, tool: &str, trace_headers: &[(&str, &str)]) -> HttpResponse {
+    let mut headers = modern_headers("tools/call", Some(tool));
+    headers.extend(
+        trace_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": "up_session_info", "arguments": {},
+        "name": tool, "arguments": {},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let response = post(&gateway.mcp(), &headers, &body.to_string()).await;
+    post(&gateway.mcp(), &headers, &body.to_string()).await
+}
+
+/// `session_info` through the gateway as a 2026-07-28 client, with
+/// `traceparent` (and a `tracestate`) as HTTP headers; returns what the
+/// upstream saw.
+async fn modern_call(gateway: &Gateway, traceparent: &str) -> Value {
+    let trace_headers = [("traceparent", traceparent), ("tracestate", "vendor=blue")];
+    let response = call_tool(gateway, "up_session_info", &trace_headers).await;
     assert_eq!(response.status, 200, "{:?}", response.body);
     seen_by_upstream(&response.json())
 }
@@ -213,13 +224,8 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
 
     // A failing request: its span says so, with the JSON-RPC code.
     let trace = "11111111111111111111111111111111";
-    let mut headers = modern_headers("tools/call", Some("up_no_such_tool"));
-    headers.push(("traceparent".into(), traceparent(trace, client_span, true)));
-    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
-        "name": "up_no_such_tool", "arguments": {},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let response = post(&gateway.mcp(), &headers, &body.to_string()).await;
+    let context = traceparent(trace, client_span, true);
+    let response = call_tool(&gateway, "up_no_such_tool", &[("traceparent", &context)]).await;
     let code = response.json()["error"]["code"].as_i64().expect("an error");
     let spans = collector.trace(trace, 1).await;
     let server = span_named(&spans, "tools/call up_no_such_tool");
@@ -229,13 +235,13 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
     // A tool that reports an error (`isError`) fails both spans, though
     // every other layer sees a success.
     let trace = "44444444444444444444444444444444";
-    let mut headers = modern_headers("tools/call", Some("up_test_error_handling"));
-    headers.push(("traceparent".into(), traceparent(trace, client_span, true)));
-    let body = json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {
-        "name": "up_test_error_handling", "arguments": {},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let response = post(&gateway.mcp(), &headers, &body.to_string()).await;
+    let context = traceparent(trace, client_span, true);
+    let response = call_tool(
+        &gateway,
+        "up_test_error_handling",
+        &[("traceparent", &context)],
+    )
+    .await;
     assert_eq!(
         response.json()["result"]["isError"],
         true,
@@ -290,13 +296,7 @@ async fn spans_join_the_clients_trace_and_parent_the_upstreams() {
 }
 
 async fn modern_call_without_context(gateway: &Gateway) -> Value {
-    let headers = modern_headers("tools/call", Some("up_session_info"));
-    let body = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {
-        "name": "up_session_info", "arguments": {},
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let response = post(&gateway.mcp(), &headers, &body.to_string()).await;
-    seen_by_upstream(&response.json())
+    seen_by_upstream(&call_tool(gateway, "up_session_info", &[]).await.json())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
