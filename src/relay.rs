@@ -69,15 +69,13 @@ pub async fn forward_request(
     // context passed on, when tracing is off).
     let mut span = request.span.child(SpanKind::Client, &message);
     let mut message = message;
-    let mut traced_headers = Vec::new();
-    if let Some(context) = span.context() {
-        traced_headers.extend(request.forwarded.iter().cloned());
-        context.inject(&mut message, &mut traced_headers);
-    }
-    let forwarded: &[(http::HeaderName, http::HeaderValue)] = if span.context().is_some() {
-        &traced_headers
-    } else {
-        &request.forwarded
+    let traced_headers;
+    let forwarded = match span.context() {
+        None => request.forwarded.as_slice(),
+        Some(context) => {
+            traced_headers = context.inject(&mut message, &request.forwarded);
+            traced_headers.as_slice()
+        }
     };
     if span.is_recording() {
         span.set("switchboard.upstream", upstream.name.to_string());

@@ -102,18 +102,20 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
         Message::Request { id, method, params } => {
             let result = handle_request(&request, &id, &method, params).await;
             request.pool.metrics.request(&method, outcome_of(&result));
-            match &result {
-                Ok(Outcome::Json(_, body)) => request.span.record_reply(body),
-                Err((_, error)) => request.span.fail_rpc(error),
-                Ok(_) => {}
-            }
             match result {
+                Ok(Outcome::Json(status, body)) => {
+                    request.span.record_reply(&body);
+                    Outcome::Json(status, body)
+                }
                 // The span goes with a streamed answer, to end with it.
                 Ok(Outcome::Stream(frames)) if request.span.is_recording() => {
                     Outcome::Stream(traces::follow_stream(std::mem::take(request.span), frames))
                 }
                 Ok(outcome) => outcome,
-                Err((status, error)) => Outcome::error(status, Some(&id), error),
+                Err((status, error)) => {
+                    request.span.fail_rpc(&error);
+                    Outcome::error(status, Some(&id), error)
+                }
             }
         }
         Message::Notification { method, params } => {

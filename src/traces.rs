@@ -120,10 +120,16 @@ impl SpanContext {
         hex(&self.span_id)
     }
 
-    /// Puts this context on a request to an upstream: `_meta` for every
-    /// transport, headers for HTTP ones.
-    pub fn inject(&self, message: &mut Value, headers: &mut Vec<(HeaderName, HeaderValue)>) {
+    /// Puts this context on a request to an upstream: into `_meta` for
+    /// every transport, and into the returned copy of `headers` for HTTP ones.
+    pub fn inject(
+        &self,
+        message: &mut Value,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Vec<(HeaderName, HeaderValue)> {
         let traceparent = self.traceparent();
+        self.inject_meta(message, &traceparent);
+        let mut headers = headers.to_vec();
         if let Ok(value) = HeaderValue::from_str(&traceparent) {
             headers.push((HeaderName::from_static(TRACEPARENT), value));
         }
@@ -134,6 +140,10 @@ impl SpanContext {
         {
             headers.push((HeaderName::from_static(TRACESTATE), value));
         }
+        headers
+    }
+
+    fn inject_meta(&self, message: &mut Value, traceparent: &str) {
         let Some(request) = message.as_object_mut() else {
             return;
         };
@@ -306,44 +316,24 @@ impl Span {
     /// Records a JSON-RPC response's outcome: an error, or a tool result
     /// with `isError` (a failed tool looks like success at every other layer).
     pub fn record_response(&mut self, response: &Value) {
-        if !self.is_recording() {
-            return;
-        }
-        if let Some(error) = response.get("error") {
-            let code = error.get("code").and_then(Value::as_i64).unwrap_or(0);
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-            self.fail_rpc(&RpcError::new(code, message));
-        } else if response.pointer("/result/isError") == Some(&Value::Bool(true)) {
-            self.fail("tool_error", "the tool reported an error");
+        if self.is_recording() {
+            self.record(ReplyOutcome::deserialize(response));
         }
     }
 
     /// [`Span::record_response`] on a serialised response.
     pub fn record_reply(&mut self, body: &[u8]) {
-        if !self.is_recording() {
-            return;
+        if self.is_recording() {
+            self.record(serde_json::from_slice(body));
         }
-        #[derive(Deserialize)]
-        struct Reply {
-            result: Option<ReplyResult>,
-            error: Option<ReplyError>,
-        }
-        #[derive(Deserialize)]
-        struct ReplyError {
-            code: i64,
-            #[serde(default)]
-            message: String,
-        }
-        #[derive(Deserialize)]
-        struct ReplyResult {
-            #[serde(rename = "isError", default)]
-            is_error: bool,
-        }
-        match serde_json::from_slice::<Reply>(body) {
-            Ok(Reply {
+    }
+
+    fn record(&mut self, outcome: Result<ReplyOutcome, serde_json::Error>) {
+        match outcome {
+            Ok(ReplyOutcome {
                 error: Some(error), ..
             }) => self.fail_rpc(&RpcError::new(error.code, error.message)),
-            Ok(Reply {
+            Ok(ReplyOutcome {
                 result: Some(ReplyResult { is_error: true }),
                 ..
             }) => self.fail("tool_error", "the tool reported an error"),
@@ -352,19 +342,39 @@ impl Span {
     }
 }
 
+/// What a span needs of a JSON-RPC response; the rest is skipped unread.
+#[derive(Deserialize)]
+struct ReplyOutcome {
+    result: Option<ReplyResult>,
+    error: Option<ReplyError>,
+}
+
+#[derive(Deserialize)]
+struct ReplyError {
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct ReplyResult {
+    #[serde(rename = "isError", default)]
+    is_error: bool,
+}
+
 /// Follows a streamed answer (SSE frames) for its final response, so that
 /// `span` ends with the stream and records how it ended.
 pub fn follow_stream(mut span: Span, mut frames: mpsc::Receiver<Bytes>) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let mut decoder = crate::sse::Decoder::default();
+        let mut events = Vec::new();
         while let Some(frame) = frames.recv().await {
-            for data in frame
-                .split(|b| *b == b'\n')
-                .filter_map(|line| line.strip_prefix(b"data:"))
-            {
-                if let Ok(message) = serde_json::from_slice::<Value>(data)
-                    && message.get("method").is_none()
-                    && message.get("id").is_some()
+            // The gateway's own framing: a line too long cannot happen.
+            let _ = decoder.push(&frame, &mut events);
+            for event in events.drain(..) {
+                if let Ok(message) = serde_json::from_str::<Value>(&event.data)
+                    && crate::jsonrpc::is_response(&message)
                 {
                     span.record_response(&message);
                 }
@@ -373,7 +383,6 @@ pub fn follow_stream(mut span: Span, mut frames: mpsc::Receiver<Bytes>) -> mpsc:
                 break;
             }
         }
-        drop(span);
     });
     rx
 }
@@ -754,8 +763,7 @@ mod tests {
     fn injects_into_meta_and_headers() {
         let context = SpanContext::parse(EXAMPLE, Some("a=1")).unwrap();
         let mut message = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
-        let mut headers = Vec::new();
-        context.inject(&mut message, &mut headers);
+        let headers = context.inject(&mut message, &[]);
         assert_eq!(message["params"]["_meta"]["traceparent"], EXAMPLE);
         assert_eq!(message["params"]["_meta"]["tracestate"], "a=1");
         assert_eq!(headers.len(), 2);
