@@ -478,36 +478,21 @@ struct JwksServer {
 }
 
 async fn jwks_server(set: Value) -> JwksServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     let set = Arc::new(Mutex::new(set));
     let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (shared, counter) = (set.clone(), fetches.clone());
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (shared, counter) = (shared.clone(), counter.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_request| {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let body = shared.lock().unwrap().to_string();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+    let base = serve_http(move |_request| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = shared.lock().unwrap().to_string();
+        async move {
+            hyper::Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
         }
-    });
+    })
+    .await;
+    let url = format!("{base}/jwks.json");
     JwksServer { url, set, fetches }
 }
 

@@ -6,15 +6,11 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use support::*;
 
@@ -24,53 +20,55 @@ struct Collector {
     url: String,
     spans: Arc<Mutex<Vec<Value>>>,
     authorizations: Arc<Mutex<Vec<String>>>,
+    /// Requests that were not an OTLP/HTTP JSON trace export.
+    problems: Arc<Mutex<Vec<String>>>,
 }
 
 impl Collector {
     async fn start() -> Collector {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let spans = Arc::new(Mutex::new(Vec::new()));
         let authorizations = Arc::new(Mutex::new(Vec::new()));
-        let (spans_in, authorizations_in) = (spans.clone(), authorizations.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (spans, authorizations) = (spans_in.clone(), authorizations_in.clone());
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                            let (spans, authorizations) = (spans.clone(), authorizations.clone());
-                            async move {
-                                assert_eq!(request.uri().path(), "/v1/traces");
-                                assert_eq!(request.method(), "POST");
-                                assert_eq!(request.headers()["content-type"], "application/json");
-                                if let Some(value) = request.headers().get("authorization") {
-                                    authorizations
-                                        .lock()
-                                        .unwrap()
-                                        .push(value.to_str().unwrap().to_string());
-                                }
-                                let body = request.into_body().collect().await.unwrap().to_bytes();
-                                let parsed = parse_otlp(&body);
-                                spans.lock().unwrap().extend(parsed);
-                                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
-                                    "{}",
-                                ))))
-                            }
-                        });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let problems = Arc::new(Mutex::new(Vec::new()));
+        let (spans_in, authorizations_in, problems_in) =
+            (spans.clone(), authorizations.clone(), problems.clone());
+        let url = serve_http(move |request: http::Request<hyper::body::Incoming>| {
+            let (spans, authorizations, problems) = (
+                spans_in.clone(),
+                authorizations_in.clone(),
+                problems_in.clone(),
+            );
+            async move {
+                let headers = request.headers();
+                let is_export = request.method() == "POST"
+                    && request.uri().path() == "/v1/traces"
+                    && headers
+                        .get("content-type")
+                        .is_some_and(|v| v == "application/json");
+                if !is_export {
+                    problems.lock().unwrap().push(format!(
+                        "{} {} {:?}",
+                        request.method(),
+                        request.uri(),
+                        headers.get("content-type")
+                    ));
+                }
+                if let Some(value) = headers.get("authorization") {
+                    authorizations
+                        .lock()
+                        .unwrap()
+                        .push(value.to_str().unwrap().to_string());
+                }
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                spans.lock().unwrap().extend(parse_otlp(&body));
+                http::Response::new(Full::new(Bytes::from("{}")))
             }
-        });
+        })
+        .await;
         Collector {
             url,
             spans,
             authorizations,
+            problems,
         }
     }
 
@@ -86,6 +84,8 @@ impl Collector {
                 .filter(|s| s["traceId"] == trace_id)
                 .cloned()
                 .collect();
+            let problems = self.problems.lock().unwrap().clone();
+            assert!(problems.is_empty(), "not trace exports: {problems:?}");
             if spans.len() >= count {
                 return spans;
             }

@@ -16,9 +16,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -90,8 +87,12 @@ impl KubeApi {
             cut: watch::channel(0).0,
             bookmark: tokio::sync::Notify::new(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = shared.clone();
+        let url = super::serve_http(move |request| {
+            let shared = served.clone();
+            async move { handle(&shared, request).await }
+        })
+        .await;
         let api = KubeApi { shared, url };
         for (api_version, kind, plural, namespaced) in [
             ("v1", "Namespace", "namespaces", false),
@@ -121,24 +122,6 @@ impl KubeApi {
         ] {
             api.register(api_version, kind, plural, namespaced);
         }
-        let shared = api.shared.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
         api
     }
 
