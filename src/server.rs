@@ -48,8 +48,8 @@ const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 impl Edge {
     pub async fn handle(&self, request: hyper::Request<Incoming>, peer: IpAddr) -> Response<Body> {
-        let path = request.uri().path().to_owned();
-        match path.as_str() {
+        let path = request.uri().path();
+        match path {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
             // The page holds no data (it reads /status, which needs a
             // credential when auth is on), so a browser can load it bare.
@@ -105,7 +105,7 @@ impl Edge {
             },
             _ => ANYONE.clone(),
         };
-        match path.as_str() {
+        match path {
             "/status" => {
                 let with_tools = request
                     .uri()
@@ -128,7 +128,7 @@ impl Edge {
         // `/mcp`, `/sse`, `/message`, each also as `/servers/{name}/…`.
         let (scope, endpoint) = match path.strip_prefix("/servers/") {
             Some(rest) => match rest.rsplit_once('/') {
-                Some((name, endpoint)) => (Some(name.to_owned()), endpoint),
+                Some((name, endpoint)) => (Some(name), endpoint),
                 None => {
                     return text(
                         StatusCode::NOT_FOUND,
@@ -162,6 +162,13 @@ impl Edge {
                 return too_many_requests(wait);
             }
         }
+        // Owned only for `/servers/{name}/…`, so that the request can move on.
+        let scope = scope.map(str::to_owned);
+        let endpoint = match endpoint {
+            "mcp" => "mcp",
+            "sse" => "sse",
+            _ => "message",
+        };
         let scope = scope.as_deref();
         let result = match (endpoint, request.method()) {
             ("mcp", _) => return self.front.serve(request, scope, &caller).await,

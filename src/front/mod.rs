@@ -149,10 +149,10 @@ impl Front {
 
         let header_version = headers
             .get(HEADER_PROTOCOL_VERSION)
-            .map(|v| v.to_str().unwrap_or("").to_string());
+            .map(|v| v.to_str().unwrap_or(""));
         if message.method() == Some("initialize") {
             // A request already speaking 2026-07-28 has no handshake to make.
-            if header_version.as_deref() == Some(protocol::MODERN) {
+            if header_version == Some(protocol::MODERN) {
                 return Err(Rejection::new(
                     StatusCode::NOT_FOUND,
                     jsonrpc::METHOD_NOT_FOUND,
@@ -170,7 +170,7 @@ impl Front {
         }
 
         let session_id = headers.get(HEADER_SESSION_ID);
-        let modern = match header_version.as_deref() {
+        let modern = match header_version {
             Some(protocol::MODERN) => true,
             Some(v) if protocol::is_legacy(v) => false,
             Some(other) => {
@@ -203,7 +203,7 @@ impl Front {
             let session = self
                 .session(headers, scope, caller)
                 .map_err(|r| r.with_id(request_id.as_ref()))?;
-            if let Some(version) = header_version.as_deref()
+            if let Some(version) = header_version
                 && version != session.version
             {
                 return Err(Rejection::new(
@@ -667,7 +667,10 @@ pub fn empty() -> Body {
 pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
         .body(Full::new(body).boxed())
         .expect("static response parts")
 }

@@ -2,6 +2,8 @@
 //! mirror the body (`HeaderMismatch`), and `_meta` must carry the required
 //! per-request keys.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
@@ -107,7 +109,7 @@ fn missing_meta(key: &str) -> Rejection {
 
 /// A header's value, decoding the `=?base64?…?=` form the spec uses for
 /// values that are not plain ASCII.
-fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Rejection> {
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
@@ -120,10 +122,10 @@ fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Reject
         .strip_prefix("=?base64?")
         .and_then(|t| t.strip_suffix("?="))
     {
-        None => Ok(Some(text.to_string())),
+        None => Ok(Some(Cow::Borrowed(text))),
         Some(encoded) => decode_base64(encoded)
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .map(Some)
+            .map(|text| Some(Cow::Owned(text)))
             .ok_or_else(|| mismatch(format!("Header mismatch: {name} has invalid base64"))),
     }
 }

@@ -295,11 +295,8 @@ impl Upstream {
         let era = self
             .era()
             .ok_or_else(|| UpstreamError::NotReady("not connected yet".into()))?;
-        let method = message
-            .get("method")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let is_request = message.get("id").is_some() && method.is_some();
+        let has_method = message.get("method").is_some_and(Value::is_string);
+        let is_request = message.get("id").is_some() && has_method;
         let shared = caller.slot.is_none() || matches!(**self.link(), Link::Stdio(_));
         // Ids of different clients may collide on a shared session. A 2026
         // upstream over HTTP has none: each request is its own exchange,
@@ -314,7 +311,7 @@ impl Upstream {
         if *era == Era::Modern {
             if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
                 ensure_modern_meta(params, &caller);
-            } else if method.is_some() {
+            } else if has_method {
                 message["params"] = json!({ "_meta": gateway_meta() });
             }
             let version = HeaderValue::from_static(protocol::MODERN);
@@ -416,10 +413,11 @@ impl Upstream {
                     forwarded,
                     endpoint: session.and_then(|s| s.endpoint),
                 };
-                let body = Bytes::from(
-                    serde_json::to_vec(message)
-                        .map_err(|e| UpstreamError::Protocol(e.to_string()))?,
-                );
+                // Sized for a typical call, so that writing it rarely regrows.
+                let mut body = Vec::with_capacity(512);
+                serde_json::to_writer(&mut body, message)
+                    .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+                let body = Bytes::from(body);
                 link.post(body, &headers, expect_id, deadline, in_flight)
                     .await
             }
