@@ -240,7 +240,14 @@ impl Front {
         let mut first: Option<Bytes> = None;
         let mut joined = bytes::BytesMut::new();
         loop {
-            let frame = match tokio::time::timeout(self.body_idle_timeout, body.frame()).await {
+            // A body that came with the head (the usual case) is read
+            // without arming the idle timer.
+            let mut next = body.frame();
+            let polled = match futures_util::FutureExt::now_or_never(&mut next) {
+                Some(ready) => Ok(ready),
+                None => tokio::time::timeout(self.body_idle_timeout, next).await,
+            };
+            let frame = match polled {
                 Err(_) => {
                     return Err(Rejection::new(
                         StatusCode::REQUEST_TIMEOUT,

@@ -207,7 +207,7 @@ impl HttpLink {
         if let Some(session) = headers.session {
             map.insert(HEADER_SESSION_ID, session.clone());
         }
-        if let Some(method) = headers.method.and_then(|m| HeaderValue::from_str(m).ok()) {
+        if let Some(method) = headers.method.and_then(method_header) {
             map.insert(HEADER_METHOD, method);
         }
         if let Some(name) = headers.name.and_then(|n| HeaderValue::from_str(n).ok()) {
@@ -369,6 +369,17 @@ impl HttpLink {
             .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.request(request)).await;
     }
+}
+
+/// `Mcp-Method`: the common methods without a copy per request.
+fn method_header(method: &str) -> Option<HeaderValue> {
+    Some(match method {
+        "tools/call" => HeaderValue::from_static("tools/call"),
+        "tools/list" => HeaderValue::from_static("tools/list"),
+        "prompts/get" => HeaderValue::from_static("prompts/get"),
+        "resources/read" => HeaderValue::from_static("resources/read"),
+        other => return HeaderValue::from_str(other).ok(),
+    })
 }
 
 fn is_event_stream<B>(response: &http::Response<B>) -> bool {

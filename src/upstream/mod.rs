@@ -348,8 +348,10 @@ impl Upstream {
             _ => None,
         };
         for attempt in 0..2 {
+            // Boxed: a handshake happens once per session, and inline it
+            // would double the size of every call's future.
             let session = slot
-                .get_or_init(|| self.initialize(client, deadline))
+                .get_or_init(|| Box::pin(self.initialize(client, deadline)))
                 .await?;
             if attempt == 0 && !self.on_ready_endpoint(&session) {
                 // Its pod is gone (a rollout): a new session on a ready pod,
@@ -443,7 +445,10 @@ impl Upstream {
                     .await
             }
             Link::Builtin(tools) => {
-                let answer = tokio::time::timeout_at(deadline, tools.handle(message))
+                // Boxed: the cluster tools' future (Kubernetes API calls) is
+                // about 10 KB, and inline it would make every forwarded
+                // request's future that large, copied at each await above.
+                let answer = tokio::time::timeout_at(deadline, Box::pin(tools.handle(message)))
                     .await
                     .map_err(|_| UpstreamError::Timeout)?;
                 Ok(match answer {
