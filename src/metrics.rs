@@ -1,7 +1,7 @@
 //! Counters the gateway keeps about itself, for `/status` and `/metrics`:
 //! requests by method and outcome, `tools/call` latency per upstream,
 //! catalog rebuilds and `list_changed` deliveries. Atomics only on the
-//! request path; labels come from bounded sets (the methods below, the
+//! request path; labels come from bounded sets (`protocol::METHODS`, the
 //! configured upstreams), never from client input.
 
 use std::fmt::Write as _;
@@ -11,24 +11,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-/// Methods counted by name; anything else is `other`.
-pub const METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "server/discover",
-    "tools/list",
-    "tools/call",
-    "prompts/list",
-    "prompts/get",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "completion/complete",
-    "logging/setLevel",
-    "subscriptions/listen",
-];
+use crate::protocol::METHODS;
 
 /// How a request ended, as the gateway saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,17 @@ pub struct Edge {
     pub tls: bool,
 }
 
+/// The MCP endpoints, each also under `/servers/{name}/`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// Streamable HTTP (both eras).
+    Mcp,
+    /// The 2024-11-05 HTTP+SSE stream.
+    Sse,
+    /// Where HTTP+SSE clients post.
+    Message,
+}
+
 /// The caller when auth is off.
 static ANYONE: std::sync::LazyLock<Arc<Caller>> =
     std::sync::LazyLock::new(|| Arc::new(Caller::Anyone));
@@ -138,12 +149,17 @@ impl Edge {
             },
             None => (None, path.trim_start_matches('/')),
         };
-        if !matches!(endpoint, "mcp" | "sse" | "message") {
-            return text(
-                StatusCode::NOT_FOUND,
-                "not found: the MCP endpoint is /mcp\n",
-            );
-        }
+        let endpoint = match endpoint {
+            "mcp" => Endpoint::Mcp,
+            "sse" => Endpoint::Sse,
+            "message" => Endpoint::Message,
+            _ => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "not found: the MCP endpoint is /mcp\n",
+                );
+            }
+        };
         if let Some(name) = &scope
             && self.front.pool.upstream(name).is_none()
         {
@@ -164,20 +180,21 @@ impl Edge {
         }
         // Owned only for `/servers/{name}/…`, so that the request can move on.
         let scope = scope.map(str::to_owned);
-        let endpoint = match endpoint {
-            "mcp" => "mcp",
-            "sse" => "sse",
-            _ => "message",
-        };
         let scope = scope.as_deref();
         let result = match (endpoint, request.method()) {
-            ("mcp", _) => return self.front.serve(request, scope, &caller).await,
-            ("sse", &http::Method::GET) => self.front.open_sse(request.headers(), scope, &caller),
-            ("message", &http::Method::POST) => {
+            (Endpoint::Mcp, _) => return self.front.serve(request, scope, &caller).await,
+            (Endpoint::Sse, &http::Method::GET) => {
+                self.front.open_sse(request.headers(), scope, &caller)
+            }
+            (Endpoint::Message, &http::Method::POST) => {
                 self.front.sse_message(request, scope, caller).await
             }
             _ => {
-                let allow = if endpoint == "sse" { "GET" } else { "POST" };
+                let allow = if endpoint == Endpoint::Sse {
+                    "GET"
+                } else {
+                    "POST"
+                };
                 return crate::front::method_not_allowed(
                     "GET /sse opens the stream; POST /message?sessionId=… sends",
                     allow,

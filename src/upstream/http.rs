@@ -371,15 +371,12 @@ impl HttpLink {
     }
 }
 
-/// `Mcp-Method`: the common methods without a copy per request.
+/// `Mcp-Method`: a known method's value is static, so not copied per request.
 fn method_header(method: &str) -> Option<HeaderValue> {
-    Some(match method {
-        "tools/call" => HeaderValue::from_static("tools/call"),
-        "tools/list" => HeaderValue::from_static("tools/list"),
-        "prompts/get" => HeaderValue::from_static("prompts/get"),
-        "resources/read" => HeaderValue::from_static("resources/read"),
-        other => return HeaderValue::from_str(other).ok(),
-    })
+    match crate::protocol::METHODS.iter().find(|known| **known == method) {
+        Some(known) => Some(HeaderValue::from_static(known)),
+        None => HeaderValue::from_str(method).ok(),
+    }
 }
 
 fn is_event_stream<B>(response: &http::Response<B>) -> bool {
