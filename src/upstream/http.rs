@@ -373,7 +373,10 @@ impl HttpLink {
 
 /// `Mcp-Method`: a known method's value is static, so not copied per request.
 fn method_header(method: &str) -> Option<HeaderValue> {
-    match crate::protocol::METHODS.iter().find(|known| **known == method) {
+    match crate::protocol::METHODS
+        .iter()
+        .find(|known| **known == method)
+    {
         Some(known) => Some(HeaderValue::from_static(known)),
         None => HeaderValue::from_str(method).ok(),
     }
