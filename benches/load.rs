@@ -7,6 +7,7 @@
 //! cargo bench --bench load                       # 1, 16, 64 concurrent clients, 10 s each, both eras
 //! cargo bench --bench load -- --duration 2 --concurrency 1,16 --era modern
 //! cargo bench --bench load -- --sessions 10000   # memory of 10,000 legacy sessions
+//! cargo bench --bench load -- --gateway /tmp/old-switchboard   # another build as the GATEWAY
 //! ```
 //!
 //! The upstream, the forwarder and the gateway run as separate processes
@@ -72,6 +73,8 @@ fn main() {
                     _ => vec![Era::Legacy, Era::Modern],
                 },
                 sessions: value("--sessions").map(|s| s.parse().expect("--sessions count")),
+                gateway: value("--gateway")
+                    .unwrap_or_else(|| env!("CARGO_BIN_EXE_switchboard").into()),
             };
             runtime.block_on(orchestrate(options));
         }
@@ -83,6 +86,8 @@ struct Options {
     concurrency: Vec<usize>,
     eras: Vec<Era>,
     sessions: Option<usize>,
+    /// The gateway binary (this build's unless `--gateway`).
+    gateway: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -409,7 +414,7 @@ async fn orchestrate(options: Options) {
         ),
     )
     .unwrap();
-    let mut gateway_command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    let mut gateway_command = Command::new(&options.gateway);
     gateway_command
         .args(["serve", "--config"])
         .arg(&config)

@@ -11,6 +11,7 @@ use crate::bridge;
 use crate::client;
 use crate::config::{self, Config};
 use crate::discovery;
+use crate::runtimes;
 use crate::server;
 
 #[derive(Parser)]
@@ -264,8 +265,12 @@ pub fn main() -> anyhow::Result<()> {
                     config.listen
                 );
             }
-            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(serve(config, watched))
+            let shards = runtimes::Shards::start(runtimes::wanted())
+                .context("starting the serving runtimes")?;
+            let runtime = runtimes::build().context("starting the runtime")?;
+            let served = runtime.block_on(serve(config, watched, &shards));
+            shards.stop();
+            served
         }
     }
 }
@@ -277,7 +282,11 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    watched: Option<(PathBuf, Config)>,
+    shards: &runtimes::Shards,
+) -> anyhow::Result<()> {
     let tls = match &config.security.tls {
         None => None,
         Some(settings) => {
@@ -287,10 +296,9 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             Some(acceptor)
         }
     };
-    let tcp = TcpListener::bind(config.listen)
-        .await
+    let sockets = runtimes::bind(config.listen, runtimes::count())
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = tcp.local_addr()?;
+    let address = sockets[0].local_addr()?;
     let edge = server::assemble(&config, address.ip().is_loopback(), tls.is_some()).await?;
     let pool = edge.front.pool.clone();
     let tracer = edge.front.tracer.clone();
@@ -305,23 +313,46 @@ async fn serve(config: Config, watched: Option<(PathBuf, Config)>) -> anyhow::Re
             pool.clone(),
         ));
     }
-    let closing = {
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    tokio::spawn({
         let front = edge.front.clone();
         async move {
             shutdown_signal().await;
             front.close_streams();
+            let _ = closing.send(true);
         }
-    };
+    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line to find the port.
     println!("switchboard listening on {scheme}://{address}/mcp");
-    tracing::info!(%address, upstreams = config.upstreams.len(), auth = edge.auth.is_some(), tls = tls.is_some(), "serving");
-    let listener = server::Listener {
-        tcp,
-        tls,
-        limits: config.security.limits,
-    };
-    server::run(listener, edge, closing).await;
+    tracing::info!(%address, upstreams = config.upstreams.len(), auth = edge.auth.is_some(), tls = tls.is_some(), runtimes = sockets.len(), "serving");
+    let mut serving = Vec::with_capacity(sockets.len());
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let (edge, tls, mut closed) = (edge.clone(), tls.clone(), closed.clone());
+        let limits = config.security.limits;
+        let serve_socket = async move {
+            // Registered with the reactor of the runtime that accepts on it.
+            let tcp = match TcpListener::from_std(socket) {
+                Ok(tcp) => tcp,
+                Err(error) => {
+                    tracing::error!("runtime {index} cannot accept: {error}");
+                    return;
+                }
+            };
+            let shutdown = async move {
+                let _ = closed.wait_for(|closed| *closed).await;
+            };
+            server::run(server::Listener { tcp, tls, limits }, edge, shutdown).await;
+        };
+        serving.push(if index == 0 {
+            tokio::spawn(serve_socket)
+        } else {
+            shards.handle(index).spawn(serve_socket)
+        });
+    }
+    for runtime in serving {
+        let _ = runtime.await;
+    }
     tracing::info!("shutting down");
     pool.shutdown().await;
     if let Some(tracer) = tracer {

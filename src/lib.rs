@@ -31,6 +31,9 @@
 //! by [`server`] with [`status`] (the `/status` document); [`traces`]
 //! (OpenTelemetry spans, trace context in and out).
 //!
+//! Threads: [`runtimes`] (one single-threaded runtime per core, each with
+//! its own listening socket and upstream connection pools).
+//!
 //! Shared pieces: [`config`] (YAML → validated config), [`jsonrpc`]
 //! (envelopes, error codes), [`protocol`] (versions, headers, `_meta` keys),
 //! [`sse`] (event-stream framing), [`cli`] (the command line), [`client`]
@@ -51,6 +54,7 @@ pub mod pool;
 pub mod protocol;
 pub mod relay;
 pub mod router;
+pub mod runtimes;
 pub mod server;
 pub mod sse;
 pub mod status;

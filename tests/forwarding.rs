@@ -79,3 +79,50 @@ async fn names_are_rewritten_params_forwarded_and_credentials_kept_apart() {
         "{log}"
     );
 }
+
+/// The gateway serves from one runtime per core, each accepting on its own
+/// socket of a shared port. With four of them, connections land on all
+/// four (the kernel hashes each connection to one socket): a runtime that
+/// did not serve its socket would leave about a quarter of these calls
+/// unanswered. Calls of one 2025 session arrive on different runtimes and
+/// must still reach the same upstream session.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_runtime_serves_its_share_of_connections_and_sessions_span_them() {
+    let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0", "--legacy-only"]);
+    let gateway = Gateway::start_with_env(
+        &format!("upstreams:\n  - name: up\n    url: \"{url}\"\n"),
+        &[("TOKIO_WORKER_THREADS", "4")],
+    );
+    gateway.wait_for_tools(&["up_session_info"]).await;
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gateway.proc.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    for index in 1..4 {
+        let name = format!("switchboard-{index}");
+        assert!(threads.contains(&name), "no thread {name} in {threads:?}");
+    }
+
+    let session = initialize(&gateway.mcp()).await;
+    // Each call opens its own connection (support::post uses a new client).
+    let calls = (0..40u32).map(|id| {
+        let (mcp, session) = (gateway.mcp(), session.clone());
+        tokio::spawn(async move { session_info(&mcp, &session, "up_session_info", id + 1).await })
+    });
+    let answers = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        futures_util::future::join_all(calls),
+    )
+    .await
+    .expect("every connection answered, whichever runtime accepted it");
+    let upstream_sessions: std::collections::BTreeSet<String> = answers
+        .into_iter()
+        .map(|answer| answer.unwrap()["sessionId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        upstream_sessions.len(),
+        1,
+        "one client session, one upstream session: {upstream_sessions:?}"
+    );
+}

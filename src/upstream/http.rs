@@ -23,9 +23,27 @@ use crate::sse;
 /// Largest JSON body accepted from an upstream.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A connection pool; one is shared by every upstream that trusts the
-/// system roots, an upstream with its own CA or TLS name gets its own.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type PoolClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Connection pools, one per serving runtime ([`crate::runtimes`]): a
+/// request goes out on a connection whose task runs on the same thread, so
+/// relaying a call wakes no other thread. One is shared by every upstream
+/// that trusts the system roots; an upstream with its own CA or TLS name
+/// gets its own.
+#[derive(Clone)]
+pub struct HttpClient {
+    by_runtime: Arc<[PoolClient]>,
+}
+
+impl HttpClient {
+    pub fn request(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        let index = crate::runtimes::current() % self.by_runtime.len();
+        self.by_runtime[index].request(request)
+    }
+}
 
 /// The client for upstreams that need nothing special.
 pub fn client() -> HttpClient {
@@ -43,6 +61,14 @@ pub fn client_with(ca_pem: Option<&str>, server_name: Option<&str>) -> Result<Ht
 }
 
 fn build_client(tls: rustls::ClientConfig, server_name: Option<&str>) -> HttpClient {
+    HttpClient {
+        by_runtime: (0..crate::runtimes::count())
+            .map(|_| build_pool(tls.clone(), server_name))
+            .collect(),
+    }
+}
+
+fn build_pool(tls: rustls::ClientConfig, server_name: Option<&str>) -> PoolClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(10)));
