@@ -151,7 +151,7 @@ pub fn main() -> anyhow::Result<()> {
             url,
             connection,
             json,
-        } => client_runtime()?.block_on(async {
+        } => current_thread_runtime()?.block_on(async {
             let headers = client::parse_headers(&connection.headers)?;
             let remote = client::connect(&url, headers, connection.ca_file.as_deref()).await?;
             if json {
@@ -162,24 +162,26 @@ pub fn main() -> anyhow::Result<()> {
             remote.upstream.shutdown().await;
             Ok(())
         }),
-        Command::Stdio(StdioArgs { url, connection }) => client_runtime()?.block_on(async {
-            let headers = client::parse_headers(&connection.headers)?;
-            let ca_pem = match &connection.ca_file {
-                None => None,
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .with_context(|| format!("--ca-file {}: cannot read", path.display()))?,
-                ),
-            };
-            bridge::run(&url, headers, ca_pem).await
-        }),
+        Command::Stdio(StdioArgs { url, connection }) => {
+            current_thread_runtime()?.block_on(async {
+                let headers = client::parse_headers(&connection.headers)?;
+                let ca_pem =
+                    match &connection.ca_file {
+                        None => None,
+                        Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                            format!("--ca-file {}: cannot read", path.display())
+                        })?),
+                    };
+                bridge::run(&url, headers, ca_pem).await
+            })
+        }
         Command::Call {
             url,
             tool,
             arguments,
             connection,
             json,
-        } => client_runtime()?.block_on(async {
+        } => current_thread_runtime()?.block_on(async {
             let arguments: serde_json::Value = serde_json::from_str(&arguments)
                 .context("the arguments must be a JSON object, e.g. '{\"text\": \"hi\"}'")?;
             if !arguments.is_object() {
@@ -267,7 +269,7 @@ pub fn main() -> anyhow::Result<()> {
             }
             let shards = runtimes::Shards::start(runtimes::wanted())
                 .context("starting the serving runtimes")?;
-            let runtime = runtimes::build().context("starting the runtime")?;
+            let runtime = current_thread_runtime()?;
             let served = runtime.block_on(serve(config, watched, &shards));
             shards.stop();
             served
@@ -275,11 +277,8 @@ pub fn main() -> anyhow::Result<()> {
     }
 }
 
-fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
+fn current_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    runtimes::build().context("starting the runtime")
 }
 
 async fn serve(

@@ -79,7 +79,6 @@ impl Shards {
     pub fn start(count: usize) -> std::io::Result<Shards> {
         let count = count.max(1);
         COUNT.store(count, Ordering::Relaxed);
-        CURRENT.with(|c| c.set(0));
         let mut others = Vec::with_capacity(count - 1);
         for index in 1..count {
             let runtime = build()?;

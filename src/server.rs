@@ -412,10 +412,15 @@ pub async fn run(
         }
     }
     drop(listener);
-    tracing::info!("no longer accepting; letting calls in flight finish");
+    // One of these per serving runtime.
+    let runtime = crate::runtimes::current();
+    tracing::info!(
+        runtime,
+        "no longer accepting; letting calls in flight finish"
+    );
     tokio::select! {
-        _ = connections.shutdown() => tracing::info!("all connections finished"),
-        _ = tokio::time::sleep(DRAIN) => tracing::warn!("connections still open after {DRAIN:?}; closing them"),
+        _ = connections.shutdown() => tracing::info!(runtime, "all connections finished"),
+        _ = tokio::time::sleep(DRAIN) => tracing::warn!(runtime, "connections still open after {DRAIN:?}; closing them"),
     }
 }
 

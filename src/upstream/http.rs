@@ -40,8 +40,12 @@ impl HttpClient {
         &self,
         request: Request<Full<Bytes>>,
     ) -> hyper_util::client::legacy::ResponseFuture {
-        let index = crate::runtimes::current() % self.by_runtime.len();
-        self.by_runtime[index].request(request)
+        // A client built before the runtimes started has one pool for all.
+        let pool = self
+            .by_runtime
+            .get(crate::runtimes::current())
+            .unwrap_or(&self.by_runtime[0]);
+        pool.request(request)
     }
 }
 
