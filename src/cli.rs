@@ -145,6 +145,22 @@ pub fn main() -> anyhow::Result<()> {
                 config.upstreams.len(),
                 if config.upstreams.len() == 1 { "" } else { "s" }
             );
+            // What each child process will see of the environment: names
+            // only, as values may be credentials.
+            for upstream in &config.upstreams {
+                if let config::TransportSpec::Stdio { env, .. } = &upstream.transport {
+                    let names: Vec<&str> = env.keys().map(String::as_str).collect();
+                    println!(
+                        "  {}: stdio child environment: {}",
+                        upstream.name,
+                        if names.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                }
+            }
             Ok(())
         }
         Command::Tools {

@@ -189,6 +189,8 @@ pub enum TransportSpec {
     Stdio {
         command: String,
         args: Vec<String>,
+        /// The child's whole environment ([`child_env`]): it inherits
+        /// nothing else from the gateway.
         env: BTreeMap<String, String>,
     },
 }
@@ -331,6 +333,9 @@ struct RawUpstream {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// Names of the gateway's environment passed to a stdio child unchanged.
+    #[serde(default)]
+    inherit_env: Vec<String>,
     prefix: Option<Spanned<String>>,
     transport: Option<Spanned<String>>,
     #[serde(default)]
@@ -449,9 +454,10 @@ pub fn parse(
                         key("url", line)
                     )));
                 }
-                if !entry.args.is_empty() || !entry.env.is_empty() {
+                if !entry.args.is_empty() || !entry.env.is_empty() || !entry.inherit_env.is_empty()
+                {
                     return Err(error(format!(
-                        "{}: args and env apply to command upstreams only",
+                        "{}: args, env and inheritEnv apply to command upstreams only",
                         key("args", name_line)
                     )));
                 }
@@ -521,20 +527,27 @@ pub fn parse(
                         key("headers", name_line)
                     )));
                 }
-                let mut resolved_env = BTreeMap::new();
-                for (var, value) in entry.env {
-                    let value = expand_env(&value, env).map_err(|missing| {
-                        error(format!(
-                            "{}: environment variable {missing} is not set",
-                            key(&format!("env.{var}"), name_line)
-                        ))
-                    })?;
-                    resolved_env.insert(var, value);
-                }
+                let env = child_env::build(&entry.inherit_env, &entry.env, env).map_err(|e| {
+                    // Values may be credentials: errors name fields only.
+                    error(match e {
+                        ChildEnvError::BadName { field } => format!(
+                            "{}: not a valid environment variable name",
+                            key(&field, name_line)
+                        ),
+                        ChildEnvError::Unset { field, var } => format!(
+                            "{}: environment variable {var} is not set",
+                            key(&field, name_line)
+                        ),
+                        ChildEnvError::BadValue { field } => format!(
+                            "{}: a value cannot contain a NUL byte",
+                            key(&field, name_line)
+                        ),
+                    })
+                })?;
                 TransportSpec::Stdio {
                     command,
                     args: entry.args,
-                    env: resolved_env,
+                    env,
                 }
             }
         };
@@ -848,6 +861,8 @@ pub fn process_env(var: &str) -> Option<String> {
 pub const EMBEDDED_DEFAULT: &str = include_str!("default-config.yaml");
 pub const EMBEDDED_DEFAULT_NAME: &str = "<embedded default config>";
 
+pub mod child_env;
+use child_env::ChildEnvError;
 mod security;
 pub use security::{
     ApiKeySettings, AuthSettings, AuthorizationRule, JwtKeys, JwtSettings, Limits,

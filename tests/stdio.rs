@@ -95,3 +95,88 @@ async fn an_exited_stdio_upstream_is_started_again_on_the_next_call() {
         assert_eq!(pid_behind(&gateway, &second_client, 3).await, new_pid);
     }
 }
+
+/// A stdio child sees the minimal base, the names the config passes through
+/// and the config's own `env`, never the gateway's secrets: checked with a
+/// real server whose tool prints its whole environment (server-everything's
+/// `get-env`), and with `check-config`, which names what each child gets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stdio_child_sees_only_the_environment_its_config_gives() {
+    let server = peers().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(server.exists(), "run bash tests/setup");
+    let config = format!(
+        r#"
+sessions:
+  key: "${{SWITCHBOARD_SESSION_KEY}}"
+upstreams:
+  - name: ev
+    command: "node"
+    args: ["{}", "stdio"]
+    inheritEnv: [PASSED_THROUGH, NOT_SET_ANYWHERE]
+    env:
+      GIVEN: "token ${{GIVEN_SOURCE}}"
+"#,
+        server.display()
+    );
+    let gateway_env = [
+        (
+            "SWITCHBOARD_SESSION_KEY",
+            "canary-session-key-0123456789abcdefghij",
+        ),
+        ("AWS_SECRET_ACCESS_KEY", "canary-cloud-credential"),
+        ("PASSED_THROUGH", "passed as is"),
+        ("GIVEN_SOURCE", "from the gateway"),
+    ];
+    let gateway = Gateway::start_with_env(&config, &gateway_env);
+    gateway.wait_for_tools(&["ev_get-env"]).await;
+    let session = initialize(&gateway.mcp()).await;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "ev_get-env", "arguments": {} }
+    });
+    let answer = post(
+        &gateway.mcp(),
+        &legacy_headers(Some(&session)),
+        &body.to_string(),
+    )
+    .await
+    .json();
+    let text = answer
+        .pointer("/result/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{answer}"));
+    let child: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+
+    assert_eq!(child["GIVEN"], "token from the gateway", "env, expanded");
+    assert_eq!(child["PASSED_THROUGH"], "passed as is", "inheritEnv");
+    assert!(child.contains_key("PATH"), "the base: {child:?}");
+    let base = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
+    for name in child.keys() {
+        assert!(
+            base.contains(&name.as_str()) || name == "GIVEN" || name == "PASSED_THROUGH",
+            "the child got {name}, which nothing gave it"
+        );
+    }
+    for (_, secret) in &gateway_env[..2] {
+        assert!(!text.contains(secret), "a gateway secret reached the child");
+    }
+
+    // check-config lists the names each child gets, never a value.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("check-config")
+        .arg(&gateway.config.path)
+        .envs(gateway_env)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ev: stdio child environment: GIVEN,"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASSED_THROUGH"), "{stdout}");
+    assert!(
+        !stdout.contains("from the gateway") && !stdout.contains("passed as is"),
+        "{stdout}"
+    );
+}

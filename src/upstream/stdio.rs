@@ -107,6 +107,9 @@ impl StdioLink {
     fn spawn(&self) -> Result<Arc<Process>, UpstreamError> {
         let mut child = Command::new(&self.command)
             .args(&self.args)
+            // Only what the config gives (config::child_env), never the
+            // gateway's own secrets.
+            .env_clear()
             .envs(&self.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
