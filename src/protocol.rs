@@ -48,6 +48,20 @@ pub const METHODS: &[&str] = &[
     "subscriptions/listen",
 ];
 
+/// Whether a method's 2026-07-28 result is a `CacheableResult` (it must
+/// carry `ttlMs` and `cacheScope`).
+pub fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    )
+}
+
 /// Methods of the 2025 era that 2026-07-28 removed: a modern client calling
 /// one gets 404, like any unknown method.
 pub const REMOVED_IN_MODERN: &[&str] = &[

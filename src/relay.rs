@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::front::sessions::{ClientSession, Tracked};
 use crate::jsonrpc::{self, RpcError};
-use crate::protocol::Era;
+use crate::protocol::{self, Era};
 use crate::router::{Client, Failure, Outcome, Request};
 use crate::sse;
 use crate::traces::{Span, SpanKind};
@@ -93,6 +93,10 @@ pub async fn forward_request(
     let adapt = Adapt {
         client_modern: session.is_none(),
         upstream_modern: is_modern(upstream),
+        cacheable: message
+            .get("method")
+            .and_then(Value::as_str)
+            .is_some_and(protocol::is_cacheable),
     };
     // Only a 2026 upstream's input request to a 2025 client needs the
     // request again (to retry it with the answers).
@@ -507,6 +511,8 @@ fn frame(message: &Value) -> Bytes {
 struct Adapt {
     client_modern: bool,
     upstream_modern: bool,
+    /// The method's 2026-07-28 result is a `CacheableResult`.
+    cacheable: bool,
 }
 
 impl Adapt {
@@ -525,6 +531,15 @@ impl Adapt {
             result
                 .entry("resultType")
                 .or_insert_with(|| "complete".into());
+            if self.cacheable {
+                // 2026-07-28 requires caching hints a 2025 upstream never
+                // gives: the safe ones are "stale at once, for this
+                // caller only".
+                result.entry("ttlMs").or_insert_with(|| 0.into());
+                result
+                    .entry("cacheScope")
+                    .or_insert_with(|| "private".into());
+            }
         } else if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
             // Reached only when the input could not be bridged.
             let error = RpcError::new(
@@ -535,9 +550,13 @@ impl Adapt {
             let id = response.get("id").cloned();
             *response = error.response(id.as_ref());
         } else {
-            // A 2025 client does not know `resultType`; keep results tidy
-            // for strict clients.
+            // A 2025 client knows nothing of 2026-07-28's fields; keep
+            // results tidy for strict clients.
             result.remove("resultType");
+            if self.cacheable {
+                result.remove("ttlMs");
+                result.remove("cacheScope");
+            }
         }
     }
 }

@@ -134,6 +134,54 @@ async fn typescript_clients_in_both_eras_reach_every_upstream() {
     }
 }
 
+/// `resources/read` through every upstream era, JSON or SSE answers, and
+/// both endpoints: each TS SDK accepts the result by its own era's schema
+/// (v2 pinned to 2026-07-28 requires `resultType`, `ttlMs` and
+/// `cacheScope`, which a 2025 upstream never sends), and a 2025 client
+/// sees none of 2026-07-28's fields.
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_reads_are_valid_in_the_clients_era_whatever_the_upstreams() {
+    let upstreams = start().await;
+    let gateway = &upstreams.gateway;
+    let reads = [
+        ("modern", "test://static-text"),
+        ("legacy", "test://static-text"),
+        ("local", "test://static-text"),
+        (
+            "everything",
+            "demo://resource/static/document/architecture.md",
+        ),
+    ];
+    for mode in ["legacy", "modern"] {
+        for (server, uri) in reads {
+            let mut urls = vec![gateway.server_mcp(server)];
+            // test:// is served by three upstreams: only everything's URI
+            // is unambiguous on /mcp.
+            if server == "everything" {
+                urls.push(gateway.mcp());
+            }
+            for url in urls {
+                let output = ts_client(&url, mode, &json!({ "reads": [uri] }));
+                let read = &output["reads"][0];
+                let what = format!("ts {mode} {url} {uri}");
+                assert!(read["error"].is_null(), "{what}: {read}");
+                assert!(!read["text"].as_str().unwrap().is_empty(), "{what}: {read}");
+                let result = &read["result"];
+                // The v2 SDK's schema consumes `resultType`; that it
+                // accepted the result at all is the check.
+                if mode == "modern" {
+                    assert!(result["ttlMs"].as_u64().is_some(), "{what}: {result}");
+                    assert!(result["cacheScope"].is_string(), "{what}: {result}");
+                } else {
+                    for field in ["resultType", "ttlMs", "cacheScope"] {
+                        assert!(result.get(field).is_none(), "{what}: {field} in {result}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn python_client_reaches_every_upstream() {
     let upstreams = start().await;

@@ -203,19 +203,9 @@ impl Front {
             let session = self
                 .session(headers, scope, caller)
                 .map_err(|r| r.with_id(request_id.as_ref()))?;
-            if let Some(version) = header_version
-                && version != session.version
-            {
-                return Err(Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    jsonrpc::INVALID_REQUEST,
-                    format!(
-                        "MCP-Protocol-Version {version} differs from the session's {}",
-                        session.version
-                    ),
-                )
-                .with_id(request_id.as_ref()));
-            }
+            // Any supported version in the header is served on a session
+            // negotiated to another, as the SDKs' servers do (the header
+            // was checked against the supported ones above).
             span.set("mcp.protocol.version", session.version);
             Client::Legacy(session)
         };

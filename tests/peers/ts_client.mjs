@@ -10,10 +10,13 @@
 //   abortAfterMs: cancel the call after that long (the SDK's AbortSignal)
 //   elicitation:  declare the capability and answer every elicitation with this
 //                 (counted in the output's "elicitations")
+//   reads:        ["uri", ...] read with resources/read after the calls, the
+//                 result checked by the SDK's own (era-strict) schema
 //
 // Prints one JSON line on stdout:
 //   {"protocolVersion", "sessionId", "tools": [names], "calls": [
-//     {"name", "isError", "text", "structured"} | {"name", "error": {"code", "message"}}]}
+//     {"name", "isError", "text", "structured"} | {"name", "error": {"code", "message"}}],
+//    "reads": [{"uri", "text", "result"} | {"uri", "error": {"code", "message"}}]}
 // then ends the session (DELETE when the server gave a session id, like the
 // Python client) and exits 0. Any other failure: message on stderr, exit 1.
 
@@ -113,11 +116,24 @@ async function main() {
     }
   }
 
+  const reads = [];
+  for (const uri of plan.reads ?? []) {
+    try {
+      const r = await client.readResource({ uri });
+      const text = (r.contents ?? []).map((c) => c.text ?? '').join('');
+      reads.push({ uri, text, result: r });
+    } catch (e) {
+      if (!isRpcError(e)) throw e;
+      reads.push({ uri, error: { code: e.code, message: e.message } });
+    }
+  }
+
   const out = {
     protocolVersion: negotiated() ?? null,
     sessionId: transport.sessionId ?? null,
     tools,
     calls,
+    reads,
     elicitations,
   };
   // Clean end: DELETE the session if there is one (405 is tolerated by the SDK), then close.
