@@ -133,6 +133,7 @@ impl Front {
                 session.scope.clone(),
                 stream.clone(),
             );
+            session.set_stream(&stream);
             send(&stream, sse::encode_message(&body)).await;
             return Ok(accepted());
         }

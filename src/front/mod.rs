@@ -485,9 +485,12 @@ impl Front {
             ));
         }
         let session = self.session(headers, scope, caller)?;
-        let rx = self
+        let (rx, tx) = self
             .listeners
             .open_session_stream(session.id.clone(), session.scope.clone());
+        session.set_stream(&tx);
+        // The client's upstream sessions' own streams, relayed on this one.
+        crate::relay::standalone::follow_all(&self.pool, &session);
         Ok(stream_response(rx))
     }
 

@@ -75,14 +75,17 @@ impl Listeners {
     }
 
     /// Opens a GET stream for a 2025 session.
+    /// Opens a GET stream for a 2025 session; the sender is for the
+    /// session to relay its upstreams' messages on (see
+    /// [`ClientSession::set_stream`](super::sessions::ClientSession::set_stream)).
     pub fn open_session_stream(
         &self,
         session: Arc<str>,
         scope: Option<Arc<str>>,
-    ) -> mpsc::Receiver<Bytes> {
+    ) -> (mpsc::Receiver<Bytes>, mpsc::Sender<Bytes>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        self.attach_session_stream(session, scope, tx);
-        rx
+        self.attach_session_stream(session, scope, tx.clone());
+        (rx, tx)
     }
 
     /// Makes `tx` the stream of a 2025 session's notifications (the

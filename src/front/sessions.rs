@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dashmap::DashMap;
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::upstream::session::SessionSlot;
 
@@ -43,6 +44,12 @@ pub struct ClientSession {
     /// by the id the client sees, awaiting its answer.
     awaiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     next_request: AtomicU64,
+    /// The client's own stream (GET, or the HTTP+SSE stream), held weakly:
+    /// the stream ends when the listeners drop it, whoever else relays on it.
+    stream: Mutex<Option<mpsc::WeakSender<Bytes>>>,
+    /// Upstreams whose session stream is being relayed to this client
+    /// (`relay::standalone`): at most one follower each.
+    following: Mutex<Vec<Arc<str>>>,
 }
 
 /// A forwarded request of the client's, registered while it runs.
@@ -143,6 +150,40 @@ impl ClientSession {
             .clone()
     }
 
+    /// Makes `stream` the one messages for the client travel on (a new
+    /// GET replaces the previous one).
+    pub fn set_stream(&self, stream: &mpsc::Sender<Bytes>) {
+        *lock(&self.stream) = Some(stream.downgrade());
+    }
+
+    /// The client's open stream, if it holds one.
+    pub fn stream(&self) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.stream)
+            .as_ref()
+            .and_then(mpsc::WeakSender::upgrade)
+            .filter(|tx| !tx.is_closed())
+    }
+
+    /// Claims the following of `upstream`'s session stream; false when
+    /// another follower has it.
+    pub fn start_following(&self, upstream: &Arc<str>) -> bool {
+        let mut following = lock(&self.following);
+        if following.contains(upstream) {
+            return false;
+        }
+        following.push(upstream.clone());
+        true
+    }
+
+    pub fn stop_following(&self, upstream: &str) {
+        lock(&self.following).retain(|name| &**name != upstream);
+    }
+
+    /// Whether any request of the client's is being forwarded.
+    pub fn has_calls_in_flight(&self) -> bool {
+        !lock(&self.in_flight).is_empty()
+    }
+
     /// The upstream sessions this client session holds.
     pub fn upstream_slots(&self) -> Vec<(Arc<str>, Arc<SessionSlot>)> {
         lock(&self.upstreams).clone()
@@ -213,6 +254,8 @@ impl Sessions {
             awaiting: Mutex::default(),
             next_request: AtomicU64::new(1),
             log_level: Mutex::new(None),
+            stream: Mutex::new(None),
+            following: Mutex::default(),
             last_used: AtomicU64::new(self.now_ms()),
         });
         self.by_id.insert(id, session.clone());

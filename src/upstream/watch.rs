@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+use super::session::SessionSlot;
 use super::{
     Caller, Era, Link, Reply, Upstream, UpstreamError, gateway_meta, response_result,
     single_response,
@@ -113,6 +114,39 @@ impl Upstream {
                 follow_notifications(notifications, &signals).await
             }
         }
+    }
+
+    /// Opens the GET stream of a client's own session with a 2025-era HTTP
+    /// upstream, establishing that session first if it has none, so that
+    /// what the upstream sends outside any call (sampling, elicitation and
+    /// roots requests; log and resource notifications) can reach that
+    /// client. `None` where no such stream exists (other eras and
+    /// transports, or an upstream that offers none).
+    pub async fn open_client_stream(
+        &self,
+        slot: &SessionSlot,
+        client_info: Option<&Value>,
+        client_capabilities: &Value,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let Link::Http(link) = &**self.link() else {
+            return Ok(None);
+        };
+        if self.era().is_none_or(|era| *era == Era::Modern) {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + PROBE_TIMEOUT;
+        let client = client_info.map(|info| (info, client_capabilities));
+        let session = slot
+            .get_or_init(|| Box::pin(self.initialize(client, deadline)))
+            .await?;
+        link.open_stream(session.id.as_ref(), &session.version, session.endpoint)
+            .await
+    }
+
+    /// Whether a client's own session with this upstream has a stream of
+    /// its own to follow (2025-era Streamable HTTP).
+    pub fn may_stream_to_clients(&self) -> bool {
+        matches!(&**self.link(), Link::Http(_)) && self.era().is_some_and(|era| *era != Era::Modern)
     }
 
     /// Opens `subscriptions/listen` on a modern HTTP upstream; `None` when

@@ -10,6 +10,13 @@
 //   abortAfterMs: cancel the call after that long (the SDK's AbortSignal)
 //   elicitation:  declare the capability and answer every elicitation with this
 //                 (counted in the output's "elicitations")
+//   sampling:     declare the capability and answer every sampling/createMessage
+//                 with this result (counted in "samplings")
+//   roots:        declare the capability and answer roots/list with these roots
+//                 ([{"uri", "name"}], counted in "rootsLists")
+//   logs:         collect notifications/message data (reported as "logs"); a
+//                 number: wait up to 10 s after the calls until that many came
+//                 (they travel on the GET stream, apart from the calls' answers)
 //   reads:        ["uri", ...] read with resources/read after the calls, the
 //                 result checked by the SDK's own (era-strict) schema
 //
@@ -35,12 +42,27 @@ async function main() {
   // The two SDK majors are separate packages; load only the one this mode needs.
   // Declared only when the plan answers elicitations, so that a server
   // (and the gateway) can tell a client that cannot.
-  const options = plan.elicitation ? { capabilities: { elicitation: {} } } : {};
+  const capabilities = {};
+  if (plan.elicitation) capabilities.elicitation = {};
+  if (plan.sampling) capabilities.sampling = {};
+  if (plan.roots) capabilities.roots = {};
+  const options = Object.keys(capabilities).length ? { capabilities } : {};
   let elicitations = 0;
   const elicit = async () => {
     elicitations += 1;
     return plan.elicitation;
   };
+  let samplings = 0;
+  const sample = async () => {
+    samplings += 1;
+    return plan.sampling;
+  };
+  let rootsLists = 0;
+  const listRoots = async () => {
+    rootsLists += 1;
+    return { roots: plan.roots };
+  };
+  const logs = [];
   let client, transport, isRpcError, negotiated, listAllTools, callTool;
   if (mode === 'legacy') {
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
@@ -48,9 +70,12 @@ async function main() {
     const { McpError } = await import('@modelcontextprotocol/sdk/types.js');
     client = new Client(info, options);
     transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
-    if (plan.elicitation) {
-      const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
-      client.setRequestHandler(ElicitRequestSchema, elicit);
+    const types = await import('@modelcontextprotocol/sdk/types.js');
+    if (plan.elicitation) client.setRequestHandler(types.ElicitRequestSchema, elicit);
+    if (plan.sampling) client.setRequestHandler(types.CreateMessageRequestSchema, sample);
+    if (plan.roots) client.setRequestHandler(types.ListRootsRequestSchema, listRoots);
+    if (plan.logs) {
+      client.setNotificationHandler(types.LoggingMessageNotificationSchema, (n) => logs.push(n.params.data));
     }
     callTool = (params, requestOptions) => client.callTool(params, undefined, requestOptions);
     // v1 throws McpError for JSON-RPC error responses (and for its own
@@ -77,6 +102,9 @@ async function main() {
     client = new Client(info, { ...options, versionNegotiation: { mode: negotiation } });
     transport = new StreamableHTTPClientTransport(new URL(url), transportOpts);
     if (plan.elicitation) client.setRequestHandler('elicitation/create', elicit);
+    if (plan.sampling) client.setRequestHandler('sampling/createMessage', sample);
+    if (plan.roots) client.setRequestHandler('roots/list', listRoots);
+    if (plan.logs) client.setNotificationHandler('notifications/message', (n) => logs.push(n.params.data));
     callTool = (params, requestOptions) => client.callTool(params, requestOptions);
     // ProtocolError = JSON-RPC error; SdkError (string codes) = local/transport failure.
     isRpcError = (e) => ProtocolError.isInstance(e);
@@ -116,6 +144,11 @@ async function main() {
     }
   }
 
+  if (typeof plan.logs === 'number') {
+    const deadline = Date.now() + 10000;
+    while (logs.length < plan.logs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
   const reads = [];
   for (const uri of plan.reads ?? []) {
     try {
@@ -134,6 +167,9 @@ async function main() {
     tools,
     calls,
     reads,
+    samplings,
+    rootsLists,
+    logs,
     elicitations,
   };
   // Clean end: DELETE the session if there is one (405 is tolerated by the SDK), then close.

@@ -137,7 +137,7 @@ fn forward_lines(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
     });
 }
 
-fn url_in(line: &str) -> String {
+pub fn url_in(line: &str) -> String {
     let start = line
         .find("http://")
         .or_else(|| line.find("https://"))

@@ -8,6 +8,10 @@
 //! into requests on a 2025 client's stream and the call retried with the
 //! answers; a 2025 upstream's request to a 2026 client has no channel to
 //! travel on and is refused, so the call ends instead of hanging.
+//!
+//! [`standalone`]: what an upstream sends a 2025 client outside any call.
+
+pub mod standalone;
 
 use std::sync::Arc;
 
@@ -88,6 +92,9 @@ pub async fn forward_request(
         Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
         Client::Modern => (None, None),
     };
+    if let (Some(session), Some(slot)) = (&session, &slot) {
+        standalone::follow_before_call(upstream, slot, session).await;
+    }
     // A 2025 client cancels with a notification naming this id.
     let tracked = session.as_ref().map(|s| s.track(id));
     let adapt = Adapt {
@@ -347,46 +354,19 @@ impl Relay {
     }
 
     /// A request the upstream makes of the client in the middle of a call
-    /// (2025 upstreams): relayed on this stream under an id of the
-    /// gateway's, and the client's answer taken back upstream.
+    /// (2025 upstreams): relayed on this call's stream.
     async fn relay_upstream_request(&self, request: Value, tx: &mpsc::Sender<Bytes>) {
-        let method = request
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(session) = self.session.as_ref().filter(|s| s.can_answer(method)) else {
-            self.upstream
-                .refuse_server_request(self.slot.as_deref(), &request)
-                .await;
-            return;
-        };
-        let upstream_id = request.get("id").cloned().unwrap_or(Value::Null);
-        let (client_id, answer) = session.ask();
-        let mut relayed = request.clone();
-        relayed["id"] = client_id.clone();
-        if tx.send(frame(&relayed)).await.is_err() {
-            session.forget_ask(&client_id);
-            return;
+        match &self.session {
+            Some(session) => {
+                standalone::ask_client_on(&self.upstream, self.slot.as_ref(), session, request, tx)
+                    .await
+            }
+            None => {
+                self.upstream
+                    .refuse_server_request(self.slot.as_deref(), &request)
+                    .await
+            }
         }
-        let upstream = self.upstream.clone();
-        let slot = self.slot.clone();
-        let session = session.clone();
-        let timeout = self.upstream.spec.timeout;
-        // The upstream's call goes on meanwhile; the answer travels on its
-        // own POST, whenever the client sends it.
-        tokio::spawn(async move {
-            let reply = match tokio::time::timeout(timeout, answer).await {
-                Ok(Ok(answer)) => answer,
-                _ => {
-                    session.forget_ask(&client_id);
-                    json!({ "error": { "code": jsonrpc::INTERNAL_ERROR,
-                                       "message": "the client did not answer in time" } })
-                }
-            };
-            upstream
-                .answer_server_request(slot.as_deref(), upstream_id, reply)
-                .await;
-        });
     }
 
     /// MRTR toward a 2025 client: asks it each input the upstream wants,

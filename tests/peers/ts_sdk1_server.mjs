@@ -1,0 +1,100 @@
+// A 2025-era MCP server written in a few lines on the TypeScript SDK 1.x, as
+// most servers in the wild are: its tool handlers ask the client for input
+// with `createMessage`, `elicitInput` and `listRoots` WITHOUT a related
+// request id, so the SDK sends those requests on the session's standalone
+// GET stream, not on the call's own stream.
+//
+// Usage: node tests/peers/ts_sdk1_server.mjs <port>
+// Ready: stderr gets "ts_sdk1_server ready on http://127.0.0.1:<port>/mcp".
+// Loopback only; stateful sessions (Mcp-Session-Id).
+
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+const port = Number(process.argv[2] ?? 0);
+
+function newServer() {
+  const server = new McpServer({ name: 'ts-sdk1-server', version: '1.0.0' }, { capabilities: { logging: {} } });
+  const text = (value) => ({ content: [{ type: 'text', text: value }] });
+  server.registerTool(
+    'sample_unrelated',
+    { description: 'Asks the client to sample, outside this request', inputSchema: { prompt: z.string() } },
+    async ({ prompt }) => {
+      const result = await server.server.createMessage({
+        messages: [{ role: 'user', content: { type: 'text', text: prompt } }],
+        maxTokens: 20,
+      });
+      return text(`sampled: ${result.content.text}`);
+    },
+  );
+  server.registerTool(
+    'elicit_unrelated',
+    { description: 'Asks the client for input, outside this request', inputSchema: {} },
+    async () => {
+      const result = await server.server.elicitInput({
+        message: 'Your name?',
+        requestedSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+      });
+      return text(`elicited: ${result.action} ${JSON.stringify(result.content ?? {})}`);
+    },
+  );
+  server.registerTool(
+    'roots_unrelated',
+    { description: 'Lists the client roots, outside this request', inputSchema: {} },
+    async () => {
+      const result = await server.server.listRoots();
+      return text(`roots: ${result.roots.map((r) => r.uri).join(',')}`);
+    },
+  );
+  server.registerTool(
+    'log_unrelated',
+    { description: 'Sends a log message outside this request, then answers', inputSchema: { text: z.string() } },
+    async ({ text: message }) => {
+      await server.server.sendLoggingMessage({ level: 'info', data: message });
+      return text('logged');
+    },
+  );
+  return server;
+}
+
+const transports = new Map();
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  return raw ? JSON.parse(raw) : undefined;
+}
+
+const http = createServer(async (req, res) => {
+  try {
+    const body = req.method === 'POST' ? await readBody(req) : undefined;
+    const sessionId = req.headers['mcp-session-id'];
+    let transport = sessionId ? transports.get(sessionId) : undefined;
+    if (!transport && req.method === 'POST' && isInitializeRequest(body)) {
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => transports.set(id, transport),
+      });
+      transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
+      await newServer().connect(transport);
+    }
+    if (!transport) {
+      res.writeHead(sessionId ? 404 : 400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad session' } }));
+      return;
+    }
+    await transport.handleRequest(req, res, body);
+  } catch (e) {
+    process.stderr.write(`ts_sdk1_server: ${e?.stack ?? e}\n`);
+    if (!res.headersSent) res.writeHead(500).end();
+  }
+});
+
+http.listen(port, '127.0.0.1', () => {
+  process.stderr.write(`ts_sdk1_server ready on http://127.0.0.1:${http.address().port}/mcp\n`);
+});
