@@ -420,6 +420,74 @@ async fn optional_tools_appear_only_where_they_apply() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// One `cluster_list_nodes` call as a 2026-07-28 client; its text.
+async fn list_nodes(gateway: &Gateway) -> String {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "cluster_list_nodes", "arguments": {},
+                    "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                               "io.modelcontextprotocol/clientCapabilities": {} } },
+    });
+    let response = post(
+        &gateway.mcp(),
+        &modern_headers("tools/call", Some("cluster_list_nodes")),
+        &body.to_string(),
+    )
+    .await;
+    response.json()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn absent_flux_and_cert_manager_are_said_once_and_rarely_asked_about() {
+    let api = KubeApi::start().await;
+    populate(&api);
+    let (gateway, dir) = gateway_for(&api, "clusterTools: {}\n");
+    gateway.wait_for_tools(&["cluster_list_nodes"]).await;
+    gateway.proc.wait_for(
+        "Kustomization (kustomize.toolkit.fluxcd.io/v1) not installed; cluster_flux_status not offered",
+        START_DEADLINE,
+    );
+    gateway.proc.wait_for(
+        "Certificate (cert-manager.io/v1) not installed; cluster_certificates not offered",
+        START_DEADLINE,
+    );
+
+    // Calls keep coming; each one needs to know which tools are offered,
+    // but an absent kind is asked about only as its backoff comes due
+    // (1, 2, 4 s apart), through API discovery, never by listing it.
+    let flux = "/apis/kustomize.toolkit.fluxcd.io/v1";
+    let certs = "/apis/cert-manager.io/v1";
+    let end = std::time::Instant::now() + Duration::from_secs(4);
+    let mut calls = 0;
+    while std::time::Instant::now() < end {
+        assert!(list_nodes(&gateway).await.contains("node-2"));
+        calls += 1;
+        for path in [flux, certs] {
+            let counts = api.counts(path);
+            assert!(
+                counts.reads <= 4,
+                "{path} asked {} times in {calls} calls",
+                counts.reads
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(calls >= 10, "only {calls} calls in the window");
+    for listed in [
+        KubeApi::path_of("kustomize.toolkit.fluxcd.io/v1", "kustomizations", None),
+        KubeApi::path_of("cert-manager.io/v1", "certificates", None),
+    ] {
+        assert_eq!(api.counts(&listed).reads, 0, "{listed} was listed");
+    }
+    let log = gateway.proc.drain(Duration::from_millis(100));
+    let again: Vec<_> = log.iter().filter(|l| l.contains("not installed")).collect();
+    assert!(again.is_empty(), "said again: {again:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_cluster_access_the_tools_are_absent_and_the_log_says_why() {
     let (_upstream, url) = rmcp_upstream(&["--http", "127.0.0.1:0"]);

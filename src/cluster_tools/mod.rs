@@ -6,11 +6,12 @@
 //! read.
 
 mod actions;
+mod optional;
 mod render;
 mod views;
 
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -23,7 +24,8 @@ use crate::protocol;
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 /// Most items a list tool returns.
 pub const MAX_ITEMS: usize = 200;
-/// How long the answer to "is Flux / cert-manager installed" is kept.
+/// How long the answer "Flux / cert-manager is installed" is kept (an
+/// absent one is asked about again on a backoff: [`optional`]).
 const CRD_CHECK_TTL: Duration = Duration::from_secs(60);
 
 pub struct ClusterTools {
@@ -32,8 +34,10 @@ pub struct ClusterTools {
     /// For `cluster_list_mcp_servers` and `cluster_health`; weak because
     /// the pool owns the upstream that owns this.
     pool: Weak<Pool>,
-    /// (checked at, Flux installed, cert-manager installed).
-    optional_kinds: Mutex<Option<(Instant, bool, bool)>>,
+    /// The kinds the Flux and cert-manager tools need, and whether they are
+    /// served. Async: a list or call that finds a check due waits for it
+    /// (bounded), and the calls behind it use its answer.
+    optional_kinds: tokio::sync::Mutex<Vec<optional::OptionalKind>>,
 }
 
 /// A tool's failure, shown to the model as an error result.
@@ -75,7 +79,7 @@ impl ClusterTools {
             client,
             settings,
             pool,
-            optional_kinds: Mutex::new(None),
+            optional_kinds: tokio::sync::Mutex::new(optional::OptionalKind::all()),
         })
     }
 
@@ -119,13 +123,13 @@ impl ClusterTools {
     /// The tools offered now: Flux and cert-manager ones only where their
     /// CRDs are served, actions only where an allowlist is configured.
     async fn tools(&self) -> Vec<Value> {
-        let (flux, cert_manager) = self.optional_kinds_present().await;
+        let hidden = self.tools_without_their_kind().await;
         views::definitions()
             .into_iter()
-            .filter(|tool| match tool["name"].as_str() {
-                Some("flux_status") => flux,
-                Some("certificates") => cert_manager,
-                _ => true,
+            .filter(|tool| {
+                tool["name"]
+                    .as_str()
+                    .is_none_or(|name| !hidden.contains(&name))
             })
             .chain(actions::definitions(&self.settings))
             .collect()
@@ -163,40 +167,17 @@ impl ClusterTools {
         }
     }
 
-    async fn optional_kinds_present(&self) -> (bool, bool) {
-        if let Some((at, flux, certs)) = *self
-            .optional_kinds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < CRD_CHECK_TTL
-        {
-            return (flux, certs);
+    /// The tools whose kind is not served (as far as is known now).
+    async fn tools_without_their_kind(&self) -> Vec<&'static str> {
+        let mut kinds = self.optional_kinds.lock().await;
+        let mut hidden = Vec::new();
+        for kind in kinds.iter_mut() {
+            kind.refresh(&self.client).await;
+            if !kind.offered() {
+                hidden.push(kind.tool);
+            }
         }
-        let flux = self
-            .served(
-                "kustomize.toolkit.fluxcd.io",
-                "v1",
-                "Kustomization",
-                "kustomizations",
-            )
-            .await;
-        let certs = self
-            .served("cert-manager.io", "v1", "Certificate", "certificates")
-            .await;
-        *self
-            .optional_kinds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), flux, certs));
-        (flux, certs)
-    }
-
-    /// Whether the API server serves a kind (its CRD is installed).
-    async fn served(&self, group: &str, version: &str, kind: &str, plural: &str) -> bool {
-        let api: kube::Api<kube::api::DynamicObject> =
-            kube::Api::all_with(self.client.clone(), &dynamic(group, version, kind, plural));
-        api.list_metadata(&kube::api::ListParams::default().limit(1))
-            .await
-            .is_ok()
+        hidden
     }
 
     /// Namespaces a call may read: the one it names (if allowed), or all

@@ -4,22 +4,24 @@
 //! re-fetches its lists), and a `Ready` condition is written back.
 //!
 //! One watch per kind (per namespace when namespaces are configured) keeps
-//! parsed objects in a [`Store`]; any change wakes one resolver loop, which
-//! resolves everything ([`resolve`]), reads referenced Secrets, hands the
-//! pool its upstreams and pods, and patches statuses that differ.
+//! parsed objects in a [`Store`] ([`watch`]); any change wakes one resolver
+//! loop, which resolves everything ([`resolve`]), reads referenced Secrets,
+//! hands the pool its upstreams and pods, and patches statuses that differ.
+//! A kind whose CRD is absent is not watched but re-checked with backoff
+//! ([`presence`], shared with the cluster tools' optional kinds).
 
 mod objects;
+pub mod presence;
 mod resolve;
 mod status;
+mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -29,6 +31,7 @@ use crate::config::{
 use crate::pool::{Origin, Pool};
 use objects::{ObjectKey, Registration, RegistrationKind, Route, ServiceInfo, Slice};
 use resolve::{Held, Resolution, Snapshot};
+use watch::ScopeWatch;
 
 /// Time to let a burst of events settle before resolving.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -90,6 +93,9 @@ struct Store {
 }
 
 impl Store {
+    /// Every kind discovery needs has been listed once. A needed kind whose
+    /// CRD is absent keeps discovery (and `/readyz`) waiting until it is
+    /// installed; the optional kagenti kind never holds it up.
     fn synced(&self) -> bool {
         self.scopes.iter().all(|s| s.synced || s.kind.optional())
     }
@@ -156,6 +162,7 @@ pub async fn run(settings: KubernetesSettings, pool: Arc<Pool>) {
             .collect()
     };
     for kind in kinds {
+        let mut scopes = Vec::new();
         for namespace in &namespaces {
             let resource = kind.resource();
             let api = match namespace {
@@ -171,17 +178,17 @@ pub async fn run(settings: KubernetesSettings, pool: Arc<Pool>) {
                 });
                 store.scopes.len() - 1
             };
-            let scope =
+            let label =
                 namespace.map_or("all namespaces".to_string(), |n| format!("namespace {n}"));
-            tokio::spawn(follow(
-                api,
-                kind,
-                scope,
-                index,
-                store.clone(),
-                changed.clone(),
-            ));
+            scopes.push(ScopeWatch { api, label, index });
         }
+        tokio::spawn(watch::follow_kind(
+            client.clone(),
+            kind,
+            scopes,
+            store.clone(),
+            changed.clone(),
+        ));
     }
     Resolver {
         client,
@@ -193,138 +200,6 @@ pub async fn run(settings: KubernetesSettings, pool: Arc<Pool>) {
     }
     .run(changed)
     .await;
-}
-
-/// Follows one kind in one scope, forever: the watcher relists after a
-/// 410 Gone and retries errors with backoff; a missing CRD is said once.
-async fn follow(
-    api: Api<DynamicObject>,
-    kind: Kind,
-    scope: String,
-    index: usize,
-    store: Arc<Mutex<Store>>,
-    changed: Arc<Notify>,
-) {
-    let resource = kind.resource();
-    let what = format!("{}/{} {}", resource.api_version, resource.plural, scope);
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    tokio::pin!(stream);
-    let mut listing: Option<HashMap<ObjectKey, Parsed>> = None;
-    let mut failing: Option<String> = None;
-    while let Some(event) = stream.next().await {
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                let message = describe_watch_error(&error, &what);
-                if failing.as_deref() != Some(message.as_str()) {
-                    if kind.optional() && message.contains("not served") {
-                        tracing::info!("{message}");
-                    } else {
-                        tracing::warn!("{message}");
-                    }
-                    failing = Some(message);
-                }
-                continue;
-            }
-        };
-        if failing.take().is_some() {
-            tracing::info!("watching {what}");
-        }
-        let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-        let scope = &mut store.scopes[index];
-        match event {
-            watcher::Event::Init => listing = Some(HashMap::new()),
-            watcher::Event::InitApply(object) => {
-                if let (Some(listing), Some((key, parsed))) = (&mut listing, parse(kind, &object)) {
-                    listing.insert(key, parsed);
-                }
-            }
-            watcher::Event::InitDone => {
-                scope.objects = listing.take().unwrap_or_default();
-                scope.synced = true;
-                changed.notify_one();
-            }
-            watcher::Event::Apply(object) => {
-                if let Some((key, parsed)) = parse(kind, &object) {
-                    scope.objects.insert(key, parsed);
-                    changed.notify_one();
-                }
-            }
-            watcher::Event::Delete(object) => {
-                if let Some(key) = dynamic_key(&object) {
-                    scope.objects.remove(&key);
-                    changed.notify_one();
-                }
-            }
-        }
-    }
-}
-
-fn describe_watch_error(error: &watcher::Error, what: &str) -> String {
-    let api_error = match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => Some(status),
-        _ => None,
-    };
-    match api_error {
-        Some(status) if status.code == 404 => {
-            format!(
-                "{what} is not served by the API server (CRD not installed?); retrying in the background"
-            )
-        }
-        Some(status) if status.code == 403 => format!(
-            "{what}: forbidden ({}); check the ClusterRole in manifests/",
-            status.message
-        ),
-        _ => format!("watching {what}: {error}; retrying with backoff"),
-    }
-}
-
-fn dynamic_key(object: &DynamicObject) -> Option<ObjectKey> {
-    Some(ObjectKey::new(
-        object.metadata.namespace.as_deref().unwrap_or(""),
-        object.metadata.name.as_deref()?,
-    ))
-}
-
-/// Parses one object of `kind`; a malformed one is logged and skipped
-/// (registrations keep their error, to report it on their status).
-fn parse(kind: Kind, object: &DynamicObject) -> Option<(ObjectKey, Parsed)> {
-    let key = dynamic_key(object)?;
-    let json = match serde_json::to_value(object) {
-        Ok(json) => json,
-        Err(error) => {
-            tracing::warn!(object = %key, "unreadable object skipped: {error}");
-            return None;
-        }
-    };
-    let parsed = match kind {
-        Kind::Registrations(registration_kind) => {
-            let registration = Registration::parse(&json, registration_kind)?;
-            if let Err(error) = &registration.spec {
-                tracing::warn!(registration = %key, kind = registration_kind.kind(), "invalid: {error}");
-            }
-            let status = json.get("status").cloned().unwrap_or(Value::Null);
-            Ok(Parsed::Registration(Box::new(registration), status))
-        }
-        Kind::Routes => Route::parse(&json).map(Parsed::Route),
-        Kind::Services => ServiceInfo::parse(&json).map(Parsed::Service),
-        Kind::Slices => match Slice::parse(&json) {
-            Ok(Some((service, slice))) => Ok(Parsed::Slice(service, slice)),
-            Ok(None) => return None,
-            Err(error) => Err(error),
-        },
-    };
-    match parsed {
-        Ok(parsed) => Some((key, parsed)),
-        Err(error) => {
-            let resource = kind.resource();
-            tracing::warn!(object = %key, kind = %resource.kind, "malformed object skipped: {error}");
-            None
-        }
-    }
 }
 
 /// A Secret value as read, kept briefly.
