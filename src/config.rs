@@ -120,6 +120,9 @@ pub struct HealthSettings {
     pub probe_interval: Duration,
     /// How long a failing upstream keeps its tools in the catalog.
     pub grace_period: Duration,
+    /// How long `/readyz` waits at most for every configured upstream's
+    /// first connection attempt to end (connected, or failed).
+    pub startup_deadline: Duration,
 }
 
 impl Default for HealthSettings {
@@ -127,6 +130,7 @@ impl Default for HealthSettings {
         HealthSettings {
             probe_interval: Duration::from_secs(15),
             grace_period: Duration::from_secs(30),
+            startup_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -321,6 +325,7 @@ struct RawSessions {
 struct RawHealth {
     probe_interval: Option<Spanned<String>>,
     grace_period: Option<Spanned<String>>,
+    startup_deadline: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -585,6 +590,11 @@ pub fn parse(
             raw.health.grace_period,
             "health.gracePeriod",
             defaults.grace_period,
+        )?,
+        startup_deadline: duration(
+            raw.health.startup_deadline,
+            "health.startupDeadline",
+            defaults.startup_deadline,
         )?,
     };
 

@@ -66,6 +66,15 @@ struct Member {
     suspect: Arc<Notify>,
     /// Wakes the monitor to re-fetch the lists now (its pods changed).
     refetch: Arc<Notify>,
+    /// Wakes a failing upstream's monitor to try again now, instead of
+    /// when its backoff ends (a caller wants it).
+    retry: Arc<Notify>,
+    /// When a caller last asked for that, to keep it to one per
+    /// [`RETRY_AT_MOST_EVERY`].
+    last_retry: std::sync::Mutex<Option<Instant>>,
+    /// Connection attempts ended (connected or failed): a waiting caller
+    /// learns that the attempt it waited for is over.
+    attempts: Arc<std::sync::atomic::AtomicU64>,
     /// The monitor; aborted when the member is removed or replaced.
     task: tokio::task::JoinHandle<()>,
 }
@@ -94,7 +103,26 @@ pub struct Pool {
     discovery_pending: std::sync::atomic::AtomicBool,
     /// The in-process cluster tools, when enabled.
     builtin: std::sync::OnceLock<Arc<crate::cluster_tools::ClusterTools>>,
+    /// Woken whenever an upstream's health or listing changes: callers
+    /// waiting for an upstream that is not ready yet look again.
+    changed: Notify,
+    /// When the pool started, for the startup deadline of `/readyz`.
+    started: Instant,
 }
+
+/// Why a call for an upstream that is configured but not serving failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    pub upstream: Arc<str>,
+    /// Its last error, or why there is none.
+    pub reason: String,
+}
+
+/// How long a call waits for an upstream that is reconnecting (its first
+/// connection waits for as long as the startup deadline allows).
+const RECONNECT_WAIT: Duration = Duration::from_secs(3);
+/// Callers make a failing upstream try again at most this often.
+const RETRY_AT_MOST_EVERY: Duration = Duration::from_millis(500);
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between two connection attempts to a failing upstream.
@@ -116,6 +144,8 @@ impl Pool {
             endpoints: DashMap::new(),
             discovery_pending: Default::default(),
             builtin: Default::default(),
+            changed: Notify::new(),
+            started: Instant::now(),
         })
     }
 
@@ -213,9 +243,111 @@ impl Pool {
 
     /// Config loaded and discovery synced.
     pub fn ready(&self) -> bool {
-        !self
+        self.readiness().is_ok()
+    }
+
+    /// Ready once discovery has synced and every configured upstream's
+    /// first connection attempt has ended (connected with its lists, or
+    /// failed), or the startup deadline has passed: a fresh replica takes
+    /// no traffic it would answer with "unknown tool". Else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self
             .discovery_pending
             .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err("Kubernetes discovery has not synced yet".into());
+        }
+        if self.started.elapsed() >= self.settings.startup_deadline {
+            return Ok(());
+        }
+        let connecting: Vec<String> = self
+            .health
+            .iter()
+            .filter(|h| h.value().0 == Health::Connecting)
+            .map(|h| h.key().to_string())
+            .collect();
+        if connecting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("connecting to {}", connecting.join(", ")))
+        }
+    }
+
+    /// For a tool or prompt name that no ready upstream lists: the
+    /// configured upstream whose prefix it falls under, when that one is
+    /// not serving its lists. Waits for it (its first connection, or a
+    /// short reconnect, started at once when it is failing) and says
+    /// whether it is ready now. `None`: no configured upstream is missing
+    /// behind that name, so it is simply unknown.
+    pub async fn await_owner(&self, name: &str) -> Option<Result<(), Unavailable>> {
+        let owner = self
+            .members
+            .iter()
+            .filter(|m| name.starts_with(&*m.upstream.prefix))
+            .max_by_key(|m| m.upstream.prefix.len())
+            .map(|m| m.upstream.name.clone())?;
+        if self.listings.contains_key(&*owner) {
+            return None;
+        }
+        self.await_upstream(owner).await
+    }
+
+    /// Waits for a configured upstream that is not serving its lists (see
+    /// [`Pool::await_owner`]); `None` when it is not configured.
+    pub async fn await_upstream(&self, owner: Arc<str>) -> Option<Result<(), Unavailable>> {
+        let attempts = self.members.get(&*owner)?.attempts.clone();
+        let seen = attempts.load(std::sync::atomic::Ordering::Acquire);
+        let wait = if seen == 0 {
+            // Its first attempt: as long as the startup deadline allows.
+            self.settings
+                .startup_deadline
+                .saturating_sub(self.started.elapsed())
+                .max(RECONNECT_WAIT)
+        } else {
+            self.retry_now(&owner);
+            RECONNECT_WAIT
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a change in between is not missed.
+            let changed = self.changed.notified();
+            if self.listings.contains_key(&*owner) {
+                return Some(Ok(()));
+            }
+            if !self.members.contains_key(&*owner) {
+                return None;
+            }
+            // The attempt waited for has ended without lists: say why.
+            if attempts.load(std::sync::atomic::Ordering::Acquire) > seen {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
+        }
+        let reason = match self.health.get(&*owner).map(|h| h.0.clone()) {
+            Some(Health::Failing(error)) => error,
+            Some(Health::Ready) => "its lists are being fetched".into(),
+            _ => "still connecting".into(),
+        };
+        Some(Err(Unavailable {
+            upstream: owner,
+            reason,
+        }))
+    }
+
+    /// Makes a failing upstream try to connect now, at most once per
+    /// [`RETRY_AT_MOST_EVERY`] (its monitor runs one attempt at a time).
+    fn retry_now(&self, name: &str) {
+        let Some(member) = self.members.get(name) else {
+            return;
+        };
+        let mut last = member.last_retry.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < RETRY_AT_MOST_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        member.retry.notify_one();
     }
 
     /// Replaces what `origin` declares and reconciles. Names and prefixes
@@ -287,10 +419,14 @@ impl Pool {
             self.set_health(&name, Health::Connecting);
             let suspect = Arc::new(Notify::new());
             let refetch = Arc::new(Notify::new());
+            let retry = Arc::new(Notify::new());
+            let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let task = tokio::spawn(self.clone().monitor(
                 upstream.clone(),
                 suspect.clone(),
                 refetch.clone(),
+                retry.clone(),
+                attempts.clone(),
             ));
             self.members.insert(
                 name,
@@ -298,6 +434,9 @@ impl Pool {
                     upstream,
                     suspect,
                     refetch,
+                    retry,
+                    last_retry: Default::default(),
+                    attempts,
                     task,
                 },
             );
@@ -312,6 +451,8 @@ impl Pool {
         upstream: Arc<Upstream>,
         suspect: Arc<Notify>,
         refetch: Arc<Notify>,
+        retry: Arc<Notify>,
+        attempts: Arc<std::sync::atomic::AtomicU64>,
     ) {
         let mut backoff = MIN_BACKOFF;
         let mut failing_since: Option<Instant> = None;
@@ -333,6 +474,12 @@ impl Pool {
                 }
                 _ => connect.await,
             };
+            // Counted once the outcome is recorded (health, lists), so a
+            // waiting caller that sees the count sees the outcome too.
+            let attempt_ended = || {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                self.changed.notify_waiters();
+            };
             match result {
                 Ok(listing) => {
                     backoff = MIN_BACKOFF;
@@ -351,6 +498,7 @@ impl Pool {
                     );
                     self.set_health(&upstream.name, Health::Ready);
                     self.publish(&upstream.name, listing);
+                    attempt_ended();
                     let error = self
                         .follow(&upstream, &capabilities, &suspect, &refetch)
                         .await;
@@ -358,6 +506,7 @@ impl Pool {
                 }
                 Err(error) => {
                     self.failing(&upstream, &error, &mut failing_since);
+                    attempt_ended();
                     // Wake in time to withdraw the tools when the grace ends.
                     let until_grace = failing_since
                         .map(|since| {
@@ -366,10 +515,12 @@ impl Pool {
                         })
                         .filter(|left| !left.is_zero())
                         .unwrap_or(MAX_BACKOFF);
-                    // New pods are worth trying at once.
+                    // New pods, and a caller waiting for this upstream,
+                    // are worth trying at once.
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.min(until_grace)) => {}
                         _ = refetch.notified() => {}
+                        _ = retry.notified() => {}
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -481,6 +632,7 @@ impl Pool {
     fn publish(&self, name: &Arc<str>, listing: Listing) {
         self.listings.insert(name.clone(), Arc::new(listing));
         self.rebuild();
+        self.changed.notify_waiters();
     }
 
     /// Builds a new snapshot, swaps it in and announces a real difference.

@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, ResourceFilter, Scope, Server};
 use crate::front::sessions::ClientSession;
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
-use crate::pool::Pool;
+use crate::pool::{Pool, Unavailable};
 use crate::protocol::{self, Era};
 use crate::relay::forward_request;
 use crate::traces::{self, Span};
@@ -158,6 +158,22 @@ fn outcome_of(result: &Result<Outcome, Failure>) -> metrics::Outcome {
     }
 }
 
+/// A configured upstream that could not serve the call: `-32001`, naming
+/// it and its last error.
+fn unavailable_failure(unavailable: Unavailable) -> Failure {
+    (
+        StatusCode::OK,
+        RpcError::new(
+            jsonrpc::UPSTREAM_UNAVAILABLE,
+            format!(
+                "upstream {} is not available: {}",
+                unavailable.upstream, unavailable.reason
+            ),
+        )
+        .with_data(json!({ "upstream": &*unavailable.upstream })),
+    )
+}
+
 fn invalid_params(message: impl Into<String>) -> Failure {
     (
         StatusCode::OK,
@@ -239,6 +255,12 @@ async fn handle_request(
             let prompt = method == "prompts/get";
             let (server, original) = match scope {
                 Scope::Server(server) => {
+                    if server.listing.is_none()
+                        && let Some(Err(unavailable)) =
+                            request.pool.await_upstream(server.name.clone()).await
+                    {
+                        return Err(unavailable_failure(unavailable));
+                    }
                     if request.caller.is_restricted() {
                         let entry = request
                             .catalog
@@ -251,16 +273,36 @@ async fn handle_request(
                     (server.name.clone(), None)
                 }
                 Scope::Aggregate => {
-                    let found = if prompt {
-                        request.catalog.prompt(name)
-                    } else {
-                        request.catalog.tool(name)
+                    let lookup = |catalog: &Catalog| {
+                        let found = if prompt {
+                            catalog.prompt(name)
+                        } else {
+                            catalog.tool(name)
+                        };
+                        found.map(|(server, entry)| (server.name.clone(), entry.original.clone()))
                     };
-                    let (server, entry) = found.ok_or_else(unknown)?;
-                    if !request.caller.may_use(&entry.exposed) {
+                    let (server, original) = match lookup(&request.catalog) {
+                        Some(found) => found,
+                        // Perhaps its upstream is configured but not serving
+                        // yet (a fresh replica) or any more: never "unknown"
+                        // for that, but the wait and its outcome.
+                        None if request.caller.may_use(name) => {
+                            match request.pool.await_owner(name).await {
+                                None => return Err(unknown()),
+                                Some(Err(unavailable)) => {
+                                    return Err(unavailable_failure(unavailable));
+                                }
+                                Some(Ok(())) => {
+                                    lookup(&request.pool.catalog()).ok_or_else(unknown)?
+                                }
+                            }
+                        }
+                        None => return Err(unknown()),
+                    };
+                    if !request.caller.may_use(name) {
                         return Err(unknown());
                     }
-                    (server.name.clone(), Some(entry.original.clone()))
+                    (server, Some(original))
                 }
             };
             let upstream = request.pool.upstream(&server).ok_or_else(unknown)?;

@@ -75,12 +75,14 @@ impl Edge {
                 );
                 return response;
             }
-            "/readyz" if self.front.pool.ready() => return text(StatusCode::OK, "ready\n"),
             "/readyz" => {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: Kubernetes discovery has not synced yet\n",
-                );
+                return match self.front.pool.readiness() {
+                    Ok(()) => text(StatusCode::OK, "ready\n"),
+                    Err(why) => text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready: {why}\n"),
+                    ),
+                };
             }
             _ => {}
         }
@@ -332,8 +334,8 @@ fn is_loopback_authority(authority: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = json_response(status, Bytes::from_static(body.as_bytes()));
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = json_response(status, body.into());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain"),

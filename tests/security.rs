@@ -166,12 +166,19 @@ rateLimit:
             .status,
         200
     );
-    assert_eq!(
-        request("GET", &format!("{base}/readyz"), &[], "")
+    // Ready once its upstream has connected; never a 401 meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = request("GET", &format!("{base}/readyz"), &[], "")
             .await
-            .status,
-        200
-    );
+            .status;
+        assert!(status == 200 || status == 503, "/readyz answered {status}");
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let anonymous = post(&url, &modern_headers("tools/list", None), "{}").await;
     assert_refused(&anonymous, None, &base);
     assert_refused(
