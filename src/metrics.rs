@@ -1,12 +1,14 @@
 //! Counters the gateway keeps about itself, for `/status` and `/metrics`:
 //! requests by method and outcome, `tools/call` latency per upstream,
-//! catalog rebuilds and `list_changed` deliveries. Atomics only on the
-//! request path; labels come from bounded sets (`protocol::METHODS`, the
-//! configured upstreams), never from client input.
+//! catalog rebuilds and `list_changed` deliveries, and the live counts of
+//! what it holds ([`Live`]: sessions, streams, calls in flight). Atomics
+//! only on the request path; labels come from bounded sets
+//! (`protocol::METHODS`, the configured upstreams, [`Live::ALL`]), never
+//! from client input.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -275,6 +277,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
+        render_live(&mut out, &gauges.live);
         let _ = writeln!(
             out,
             "# HELP switchboard_uptime_seconds Seconds since the gateway started.\n# TYPE switchboard_uptime_seconds gauge\nswitchboard_uptime_seconds {}",
@@ -292,6 +295,297 @@ pub struct Gauges {
     pub streams: usize,
     /// Counted where notifications are delivered (the listeners).
     pub list_changed_sent: u64,
+    /// [`LIVE`]'s counts, in [`Live::ALL`] order.
+    pub live: [usize; Live::ALL.len()],
+}
+
+/// Something the gateway holds for as long as it lives: a session, a
+/// stream, a request waiting. Each is counted by a [`Held`] guard made
+/// with it and dropped with it, so a count cannot drift, and a count that
+/// does not return to where it was once clients are gone is something
+/// left behind (see `tests/churn.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// A 2025-era client session opened over Streamable HTTP (alive until
+    /// the last task using it lets go, not only while in the table).
+    ClientSession,
+    /// A 2025-era client session opened over HTTP+SSE (2024-11-05).
+    SseClientSession,
+    /// A client's own session with an upstream (a filled slot).
+    ClientUpstreamSession,
+    /// The gateway's own (shared) session with an upstream.
+    SharedUpstreamSession,
+    /// A 2025 session's GET stream.
+    GetStream,
+    /// A 2026-07-28 `subscriptions/listen` stream.
+    ListenStream,
+    /// An HTTP+SSE client's stream.
+    SseStream,
+    /// The gateway's own change stream from an upstream (GET or
+    /// `subscriptions/listen`).
+    WatchStream,
+    /// The GET stream of a client's upstream session, relayed to that
+    /// client (`relay::standalone`).
+    FollowedStream,
+    /// An HTTP+SSE upstream connection: the channel of one upstream
+    /// session on that transport.
+    SseUpstreamConnection,
+    /// A request relayed to a client (sampling, elicitation, roots),
+    /// awaiting its answer.
+    AwaitingAnswer,
+    /// A client request forwarded to an upstream and not yet answered.
+    CallInFlight,
+}
+
+/// One gauge of `/metrics` and its place in `/status`'s `live` object.
+struct Exposed {
+    metric: &'static str,
+    help: &'static str,
+    /// The label and its value, when the metric has several series.
+    label: Option<(&'static str, &'static str)>,
+    /// The key in `live`, and the key inside it for a labelled series.
+    group: &'static str,
+    key: Option<&'static str>,
+}
+
+impl Live {
+    pub const ALL: [Live; 12] = [
+        Live::ClientSession,
+        Live::SseClientSession,
+        Live::ClientUpstreamSession,
+        Live::SharedUpstreamSession,
+        Live::GetStream,
+        Live::ListenStream,
+        Live::SseStream,
+        Live::WatchStream,
+        Live::FollowedStream,
+        Live::SseUpstreamConnection,
+        Live::AwaitingAnswer,
+        Live::CallInFlight,
+    ];
+
+    /// Counts one of these until the guard is dropped.
+    pub fn held(self) -> Held {
+        LIVE.hold(self)
+    }
+
+    /// The count now.
+    pub fn count(self) -> usize {
+        LIVE.get(self)
+    }
+
+    fn exposed(self) -> Exposed {
+        let sessions = "Live 2025-era client sessions, by transport.";
+        let upstream_sessions =
+            "Live upstream sessions, held for a client or by the gateway itself.";
+        let client_streams = "Open client streams (GET, subscriptions/listen, HTTP+SSE).";
+        let upstream_streams = "Open upstream streams: the gateway's change streams, client sessions' streams relayed, HTTP+SSE connections.";
+        let e = |metric, help, label, group, key| Exposed {
+            metric,
+            help,
+            label,
+            group,
+            key,
+        };
+        match self {
+            Live::ClientSession => e(
+                "switchboard_client_sessions",
+                sessions,
+                Some(("transport", "streamable-http")),
+                "clientSessions",
+                Some("streamableHttp"),
+            ),
+            Live::SseClientSession => e(
+                "switchboard_client_sessions",
+                sessions,
+                Some(("transport", "sse")),
+                "clientSessions",
+                Some("sse"),
+            ),
+            Live::ClientUpstreamSession => e(
+                "switchboard_upstream_sessions",
+                upstream_sessions,
+                Some(("holder", "client")),
+                "upstreamSessions",
+                Some("client"),
+            ),
+            Live::SharedUpstreamSession => e(
+                "switchboard_upstream_sessions",
+                upstream_sessions,
+                Some(("holder", "gateway")),
+                "upstreamSessions",
+                Some("gateway"),
+            ),
+            Live::GetStream => e(
+                "switchboard_client_streams",
+                client_streams,
+                Some(("kind", "get")),
+                "clientStreams",
+                Some("get"),
+            ),
+            Live::ListenStream => e(
+                "switchboard_client_streams",
+                client_streams,
+                Some(("kind", "listen")),
+                "clientStreams",
+                Some("listen"),
+            ),
+            Live::SseStream => e(
+                "switchboard_client_streams",
+                client_streams,
+                Some(("kind", "sse")),
+                "clientStreams",
+                Some("sse"),
+            ),
+            Live::WatchStream => e(
+                "switchboard_upstream_streams",
+                upstream_streams,
+                Some(("kind", "watch")),
+                "upstreamStreams",
+                Some("watch"),
+            ),
+            Live::FollowedStream => e(
+                "switchboard_upstream_streams",
+                upstream_streams,
+                Some(("kind", "client")),
+                "upstreamStreams",
+                Some("client"),
+            ),
+            Live::SseUpstreamConnection => e(
+                "switchboard_upstream_streams",
+                upstream_streams,
+                Some(("kind", "sse")),
+                "upstreamStreams",
+                Some("sse"),
+            ),
+            Live::AwaitingAnswer => e(
+                "switchboard_awaiting_client_answers",
+                "Requests relayed to clients (sampling, elicitation, roots) awaiting their answer.",
+                None,
+                "awaitingClientAnswers",
+                None,
+            ),
+            Live::CallInFlight => e(
+                "switchboard_calls_in_flight",
+                "Client requests forwarded to an upstream and not yet answered.",
+                None,
+                "callsInFlight",
+                None,
+            ),
+        }
+    }
+}
+
+/// One counter on a cache line of its own: the calls-in-flight count
+/// changes twice per request on every runtime, and must not make the
+/// others' lines bounce between cores with it.
+#[repr(align(64))]
+struct Slot(AtomicUsize);
+
+/// The live counts, one per [`Live`] kind.
+pub struct Counts {
+    slots: [Slot; Live::ALL.len()],
+}
+
+/// The gateway's live counts. Process-wide: what is counted is made and
+/// dropped deep inside modules that do not carry the pool (sessions,
+/// session slots, streams), and a process serves one gateway.
+pub static LIVE: Counts = Counts::new();
+
+impl Counts {
+    pub const fn new() -> Counts {
+        Counts {
+            slots: [const { Slot(AtomicUsize::new(0)) }; Live::ALL.len()],
+        }
+    }
+
+    fn slot(&self, kind: Live) -> &AtomicUsize {
+        // `Live::ALL` lists the variants in declaration order.
+        &self.slots[kind as usize].0
+    }
+
+    pub fn get(&self, kind: Live) -> usize {
+        self.slot(kind).load(Ordering::Relaxed)
+    }
+
+    /// Counts one `kind` until the guard is dropped.
+    pub fn hold(&'static self, kind: Live) -> Held {
+        let slot = self.slot(kind);
+        slot.fetch_add(1, Ordering::Relaxed);
+        Held(slot)
+    }
+
+    /// Every count now, in [`Live::ALL`] order.
+    pub fn snapshot(&self) -> [usize; Live::ALL.len()] {
+        Live::ALL.map(|kind| self.get(kind))
+    }
+
+    /// The `live` object of `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let mut live = serde_json::Map::new();
+        for kind in Live::ALL {
+            let exposed = kind.exposed();
+            let count = serde_json::Value::from(self.get(kind));
+            match exposed.key {
+                None => {
+                    live.insert(exposed.group.into(), count);
+                }
+                Some(key) => {
+                    let group = live
+                        .entry(exposed.group)
+                        .or_insert_with(|| serde_json::json!({}));
+                    group[key] = count;
+                }
+            }
+        }
+        serde_json::Value::Object(live)
+    }
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::new()
+    }
+}
+
+/// One counted thing; the count goes down when this is dropped.
+pub struct Held(&'static AtomicUsize);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
+}
+
+/// The Prometheus text of the live counts `snapshot` (in [`Live::ALL`]
+/// order): one gauge per metric name, its series one per kind.
+fn render_live(out: &mut String, snapshot: &[usize; Live::ALL.len()]) {
+    let mut previous = "";
+    for (kind, count) in Live::ALL.iter().zip(snapshot) {
+        let exposed = kind.exposed();
+        if exposed.metric != previous {
+            let _ = writeln!(
+                out,
+                "# HELP {0} {1}\n# TYPE {0} gauge",
+                exposed.metric, exposed.help
+            );
+            previous = exposed.metric;
+        }
+        match exposed.label {
+            Some((label, value)) => {
+                let _ = writeln!(out, "{}{{{label}=\"{value}\"}} {count}", exposed.metric);
+            }
+            None => {
+                let _ = writeln!(out, "{} {count}", exposed.metric);
+            }
+        }
+    }
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
@@ -333,5 +627,46 @@ mod tests {
         );
         assert!(text.contains("switchboard_requests_total{method=\"other\",outcome=\"error\"} 2"));
         assert!(!text.contains("made-up"));
+    }
+
+    #[test]
+    fn live_counts_follow_their_guards() {
+        static COUNTS: Counts = Counts::new();
+        for (i, kind) in Live::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "Live::ALL is in declaration order");
+        }
+        let first = COUNTS.hold(Live::CallInFlight);
+        let second = COUNTS.hold(Live::CallInFlight);
+        let stream = COUNTS.hold(Live::GetStream);
+        assert_eq!(COUNTS.get(Live::CallInFlight), 2);
+        assert_eq!(COUNTS.status()["clientStreams"]["get"], 1);
+        assert_eq!(COUNTS.status()["callsInFlight"], 2);
+        drop(first);
+        drop(stream);
+        assert_eq!(COUNTS.get(Live::CallInFlight), 1);
+        assert_eq!(COUNTS.status()["clientStreams"]["get"], 0);
+        drop(second);
+        assert_eq!(COUNTS.snapshot(), [0; Live::ALL.len()]);
+    }
+
+    #[test]
+    fn live_counts_render_as_labelled_gauges() {
+        let mut live = [0; Live::ALL.len()];
+        live[Live::SseClientSession as usize] = 3;
+        live[Live::CallInFlight as usize] = 5;
+        let text = Metrics::default().render(&Gauges {
+            live,
+            ..Gauges::default()
+        });
+        assert!(text.contains("switchboard_client_sessions{transport=\"sse\"} 3\n"));
+        assert!(text.contains("switchboard_client_sessions{transport=\"streamable-http\"} 0\n"));
+        assert!(text.contains("switchboard_calls_in_flight 5\n"));
+        assert!(text.contains("switchboard_upstream_streams{kind=\"watch\"} 0\n"));
+        // One HELP and TYPE per metric, however many series it has.
+        assert_eq!(
+            text.matches("# TYPE switchboard_client_streams gauge")
+                .count(),
+            1
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! `/status` (JSON for humans and scripts) and `/metrics` (Prometheus text):
-//! what the gateway serves, each upstream's health and traffic, sessions.
+//! what the gateway serves, each upstream's health and traffic, sessions,
+//! and the live counts of what it holds (`live`, see [`crate::metrics::Live`]).
 
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
 use crate::front::Front;
-use crate::metrics::Gauges;
+use crate::metrics::{Gauges, LIVE};
 use crate::pool::Health;
 use crate::protocol;
 
@@ -91,6 +92,7 @@ pub fn document(front: &Front, with_tools: bool) -> Value {
         "ready": pool.ready(),
         "sessions": front.sessions.len(),
         "streams": front.listeners.len(),
+        "live": LIVE.status(),
         "catalog": {
             "tools": aggregate.0,
             "prompts": aggregate.1,
@@ -120,6 +122,7 @@ pub fn metrics(front: &Front) -> String {
         sessions: front.sessions.len(),
         streams: front.listeners.len(),
         list_changed_sent: front.listeners.delivered(),
+        live: LIVE.snapshot(),
     })
 }
 

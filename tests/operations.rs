@@ -104,6 +104,21 @@ async fn status_and_metrics_report_a_known_sequence() {
     );
     assert!(down["since"].as_str().unwrap().ends_with('Z'));
     assert_eq!(status["catalog"]["tools"], good["tools"]);
+    // What the gateway holds now: the one session, nothing else a client
+    // opened (the session called nothing, so it holds no upstream session).
+    let live = &status["live"];
+    assert_eq!(
+        live["clientSessions"],
+        json!({ "streamableHttp": 1, "sse": 0 })
+    );
+    assert_eq!(
+        live["clientStreams"],
+        json!({ "get": 0, "listen": 0, "sse": 0 })
+    );
+    assert_eq!(live["upstreamSessions"]["client"], 0);
+    assert_eq!(live["upstreamStreams"]["client"], 0);
+    assert_eq!(live["awaitingClientAnswers"], 0);
+    assert_eq!(live["callsInFlight"], 0);
 
     let metrics = request("GET", &format!("{}/metrics", gateway.base), &[], "").await;
     assert_eq!(metrics.status, 200);
@@ -145,6 +160,31 @@ async fn status_and_metrics_report_a_known_sequence() {
         Some(0.0)
     );
     assert!(sample(&samples, "switchboard_sessions", &[]).unwrap() >= 1.0);
+    // The live gauges, as the official parser reads them.
+    let gauge = |name: &str, labels: &[(&str, &str)]| {
+        sample(&samples, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?}"))
+    };
+    assert_eq!(
+        gauge(
+            "switchboard_client_sessions",
+            &[("transport", "streamable-http")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge("switchboard_client_sessions", &[("transport", "sse")]),
+        0.0
+    );
+    for kind in ["get", "listen", "sse"] {
+        assert_eq!(gauge("switchboard_client_streams", &[("kind", kind)]), 0.0);
+    }
+    assert_eq!(
+        gauge("switchboard_upstream_sessions", &[("holder", "client")]),
+        0.0
+    );
+    assert!(gauge("switchboard_upstream_streams", &[("kind", "watch")]) <= 1.0);
+    assert_eq!(gauge("switchboard_awaiting_client_answers", &[]), 0.0);
+    assert_eq!(gauge("switchboard_calls_in_flight", &[]), 0.0);
     assert!(sample(&samples, "switchboard_catalog_rebuilds_total", &[]).unwrap() >= 1.0);
     // Labels come from bounded sets: the unknown tool's name is nowhere.
     assert!(!String::from_utf8_lossy(&metrics.body).contains("nobody_has_this"));

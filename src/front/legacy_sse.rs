@@ -11,9 +11,11 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Body, Front, Rejection, accepts, content_type_is_json, empty, stream_response};
+use super::{
+    Body, Front, Rejection, accepts, content_type_is_json, empty, stream_response_holding,
+};
 use crate::auth::Caller;
 use crate::jsonrpc;
 use crate::router::{self, Client, Outcome};
@@ -33,11 +35,20 @@ struct SseStream {
     frames: mpsc::Sender<Bytes>,
     /// The subject that opened it; only that subject may post to it.
     subject: Option<Arc<str>>,
+    /// Dropped to end the stream from the gateway's side.
+    _end: oneshot::Sender<()>,
 }
 
 impl SseStreams {
     pub fn close_all(&self) {
         self.by_session.clear();
+    }
+
+    /// Ends the stream of a session that is gone (deleted or expired): the
+    /// stream is the session, and a client left holding a stream whose
+    /// session no longer exists could only wait on it forever.
+    pub fn end(&self, session: &str) {
+        self.by_session.remove(session);
     }
 }
 
@@ -65,24 +76,36 @@ impl Front {
         let _ = tx.try_send(Bytes::from(format!(
             "event: endpoint\ndata: {endpoint}\n\n"
         )));
+        let (end, ended) = oneshot::channel();
         self.sse_streams.by_session.insert(
             session.clone(),
             SseStream {
                 frames: tx.clone(),
                 subject: caller.subject().cloned(),
+                _end: end,
             },
         );
-        // The stream is the session: when the client goes, so does it.
+        // The stream is the session: when the client goes, so does it; when
+        // the session ends, so does the stream (this task's sender is the
+        // one that lasts).
         let front = self.clone();
         tokio::spawn(async move {
-            tx.closed().await;
+            tokio::select! {
+                _ = tx.closed() => {}
+                _ = ended => {}
+            }
+            drop(tx);
             front.sse_streams.by_session.remove(&session);
             if let Some(ended) = front.sessions.remove(&session) {
                 front.end_upstream_sessions(&ended);
             }
             tracing::debug!(%session, "HTTP+SSE stream closed");
         });
-        Ok(stream_response(rx))
+        // Counted while the client holds it.
+        Ok(stream_response_holding(
+            rx,
+            crate::metrics::Live::SseStream.held(),
+        ))
     }
 
     /// `POST /message?sessionId=…`: accepts one message; its answer goes on
@@ -127,7 +150,9 @@ impl Front {
         let id: Arc<str> = Arc::from(session_id.as_str());
 
         if message.method() == Some("initialize") {
-            let (session, body) = self.handshake(&message, scope, Some(id), &caller).await?;
+            let (session, body) = self
+                .handshake(&message, scope, super::sessions::Opening::Sse(id), &caller)
+                .await?;
             self.listeners.attach_session_stream(
                 session.id.clone(),
                 session.scope.clone(),
@@ -157,16 +182,25 @@ impl Front {
                 forwarded: Vec::new(),
                 span: &mut span,
             };
-            match router::route(routed, message).await {
-                Outcome::Json(_, body) => send(&stream, sse::encode_message(&body)).await,
-                Outcome::Stream(mut frames) => {
-                    while let Some(frame) = frames.recv().await {
-                        if stream.send(frame).await.is_err() {
-                            return;
+            let answered = async {
+                match router::route(routed, message).await {
+                    Outcome::Json(_, body) => send(&stream, sse::encode_message(&body)).await,
+                    Outcome::Stream(mut frames) => {
+                        while let Some(frame) = frames.recv().await {
+                            if stream.send(frame).await.is_err() {
+                                return;
+                            }
                         }
                     }
+                    Outcome::Accepted => {}
                 }
-                Outcome::Accepted => {}
+            };
+            // A client that leaves mid-call leaves nobody to answer:
+            // dropping the call cancels it upstream instead of holding it
+            // (and the session) until the upstream answers or times out.
+            tokio::select! {
+                _ = answered => {}
+                _ = stream.closed() => {}
             }
         });
         Ok(accepted())

@@ -31,7 +31,7 @@ use crate::router::{self, Client, Outcome};
 use crate::traces::{Span, Tracer};
 use crate::upstream::session::UpstreamSession;
 use notifications::{Filter, Listeners};
-use sessions::{ClientSession, Sessions};
+use sessions::{ClientSession, Opening, Sessions};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -304,10 +304,11 @@ impl Front {
             prompts: wanted("promptsListChanged"),
             resources: wanted("resourcesListChanged"),
         };
-        let rx = self
+        let (rx, entry) = self
             .listeners
-            .open_subscription(id.clone(), scope.map(Arc::from), filter);
-        stream_response(rx)
+            .open_subscription(id.clone(), scope.map(Arc::from), filter)
+            .into_parts();
+        stream_response_holding(rx, entry)
     }
 
     /// The 2025 handshake: opens a client session.
@@ -317,7 +318,9 @@ impl Front {
         scope: Option<&str>,
         caller: &Caller,
     ) -> Result<Response<Body>, Rejection> {
-        let (session, body) = self.handshake(message, scope, None, caller).await?;
+        let (session, body) = self
+            .handshake(message, scope, Opening::Fresh, caller)
+            .await?;
         let mut response = json_response(StatusCode::OK, body);
         response.headers_mut().insert(
             HEADER_SESSION_ID,
@@ -327,13 +330,14 @@ impl Front {
     }
 
     /// Opens a 2025-era client session from an `initialize` request (under
-    /// `id` when the transport already chose it), bound to the caller's
-    /// subject; returns the session and the serialised response.
+    /// the id `opening` names, if any: a sealed one replaces a fresh one
+    /// when replicas share sessions), bound to the caller's subject;
+    /// returns the session and the serialised response.
     pub async fn handshake(
         &self,
         message: &Message,
         scope: Option<&str>,
-        id: Option<Arc<str>>,
+        opening: Opening,
         caller: &Caller,
     ) -> Result<(Arc<ClientSession>, Bytes), Rejection> {
         let Message::Request {
@@ -374,8 +378,8 @@ impl Front {
                 })?,
         };
         // Sealed ids carry the upstream sessions, so those open now.
-        let (id, pinned) = match (&self.sealer, id) {
-            (Some(sealer), None) => {
+        let (opening, pinned) = match (&self.sealer, opening) {
+            (Some(sealer), Opening::Fresh) => {
                 let pinned = self
                     .pin_upstream_sessions(scope, client_info.as_ref(), &client_capabilities)
                     .await;
@@ -401,12 +405,12 @@ impl Front {
                         })
                         .collect(),
                 };
-                (Some(Arc::from(sealer.seal(&sealed))), pinned)
+                (Opening::Given(Arc::from(sealer.seal(&sealed))), pinned)
             }
-            (_, id) => (id, Vec::new()),
+            (_, opening) => (opening, Vec::new()),
         };
         let session = self.sessions.open(
-            id,
+            opening,
             version,
             client_info,
             client_capabilities,
@@ -485,13 +489,14 @@ impl Front {
             ));
         }
         let session = self.session(headers, scope, caller)?;
-        let (rx, tx) = self
+        let (opened, tx) = self
             .listeners
             .open_session_stream(session.id.clone(), session.scope.clone());
         session.set_stream(&tx);
         // The client's upstream sessions' own streams, relayed on this one.
         crate::relay::standalone::follow_all(&self.pool, &session);
-        Ok(stream_response(rx))
+        let (rx, entry) = opened.into_parts();
+        Ok(stream_response_holding(rx, entry))
     }
 
     /// DELETE ends a legacy session and the upstream sessions pinned to it.
@@ -519,7 +524,7 @@ impl Front {
         let sealed = self.sealer.as_ref()?.open(id)?;
         let version = protocol::LEGACY.iter().find(|v| **v == sealed.v)?;
         let session = self.sessions.open(
-            Some(Arc::from(id)),
+            Opening::Given(Arc::from(id)),
             version,
             sealed.i,
             sealed.c,
@@ -588,9 +593,12 @@ impl Front {
     }
 
     /// Ends, in the background, the upstream sessions pinned to a client
-    /// session that is gone (deleted or expired).
+    /// session that is gone (deleted or expired), with its stream and the
+    /// requests still waiting for its answers.
     pub fn end_upstream_sessions(&self, session: &ClientSession) {
         self.listeners.end_session(&session.id);
+        self.sse_streams.end(&session.id);
+        session.end();
         for (name, slot) in session.upstream_slots() {
             if let Some(upstream) = self.pool.upstream(&name) {
                 tokio::spawn(async move { upstream.end_session(&slot).await });
@@ -676,10 +684,19 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
 }
 
 pub fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let frames = stream::unfold(rx, |mut rx| async move {
+    stream_response_holding(rx, ())
+}
+
+/// An event stream whose body holds `guard` until it ends or the client
+/// goes (hyper drops the body when the connection closes).
+pub fn stream_response_holding<G>(rx: mpsc::Receiver<Bytes>, guard: G) -> Response<Body>
+where
+    G: Send + Sync + 'static,
+{
+    let frames = stream::unfold((rx, guard), |(mut rx, guard)| async move {
         rx.recv()
             .await
-            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), (rx, guard)))
     });
     Response::builder()
         .status(StatusCode::OK)

@@ -3,8 +3,8 @@
 //! streams. One task fans each catalog change out to every stream whose
 //! endpoint and filter it concerns; one ticker keeps idle streams alive.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::catalog::{CatalogChange, Changes};
+use crate::metrics::{Held, Live};
 use crate::sse;
 
 /// Interval of keep-alive comments on long-lived streams.
@@ -46,6 +47,45 @@ struct Listener {
     tx: mpsc::Sender<Bytes>,
 }
 
+/// The receiving end of a GET or `subscriptions/listen` stream, owned by
+/// the response body: when the client goes and the body is dropped, the
+/// stream leaves the table at once (not at the next keep-alive, up to
+/// [`KEEP_ALIVE`] later) and stops being counted.
+pub struct Opened {
+    pub frames: mpsc::Receiver<Bytes>,
+    entry: Entry,
+}
+
+impl Opened {
+    /// The frames, with what must live as long as the response body.
+    pub fn into_parts(self) -> (mpsc::Receiver<Bytes>, impl Send + Sync + 'static) {
+        (self.frames, self.entry)
+    }
+}
+
+struct Entry {
+    listeners: Weak<Listeners>,
+    key: u64,
+    /// The 2025 session whose GET stream this is.
+    session: Option<Arc<str>>,
+    _held: Held,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let Some(listeners) = self.listeners.upgrade() else {
+            return;
+        };
+        listeners.by_key.remove(&self.key);
+        if let Some(session) = &self.session {
+            // Unless a newer GET of the session replaced this one.
+            listeners
+                .by_session
+                .remove_if(session, |_, key| *key == self.key);
+        }
+    }
+}
+
 /// Every open stream.
 #[derive(Default)]
 pub struct Listeners {
@@ -74,42 +114,55 @@ impl Listeners {
         self.delivered.load(Ordering::Relaxed)
     }
 
-    /// Opens a GET stream for a 2025 session.
     /// Opens a GET stream for a 2025 session; the sender is for the
     /// session to relay its upstreams' messages on (see
     /// [`ClientSession::set_stream`](super::sessions::ClientSession::set_stream)).
     pub fn open_session_stream(
-        &self,
+        self: &Arc<Self>,
         session: Arc<str>,
         scope: Option<Arc<str>>,
-    ) -> (mpsc::Receiver<Bytes>, mpsc::Sender<Bytes>) {
+    ) -> (Opened, mpsc::Sender<Bytes>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        self.attach_session_stream(session, scope, tx.clone());
-        (rx, tx)
+        let key = self.attach_session_stream(session.clone(), scope, tx.clone());
+        let opened = Opened {
+            frames: rx,
+            entry: self.entry(key, Some(session), Live::GetStream),
+        };
+        (opened, tx)
     }
 
     /// Makes `tx` the stream of a 2025 session's notifications (the
-    /// HTTP+SSE transport's one stream carries everything).
+    /// HTTP+SSE transport's one stream carries everything); returns its key.
     pub fn attach_session_stream(
         &self,
         session: Arc<str>,
         scope: Option<Arc<str>>,
         tx: mpsc::Sender<Bytes>,
-    ) {
+    ) -> u64 {
         let key = self.add(scope, Filter::ALL, None, tx);
         if let Some(previous) = self.by_session.insert(session, key) {
             self.by_key.remove(&previous);
+        }
+        key
+    }
+
+    fn entry(self: &Arc<Self>, key: u64, session: Option<Arc<str>>, kind: Live) -> Entry {
+        Entry {
+            listeners: Arc::downgrade(self),
+            key,
+            session,
+            _held: kind.held(),
         }
     }
 
     /// Opens a `subscriptions/listen` stream; its first frame is the
     /// acknowledgement of what the gateway will send.
     pub fn open_subscription(
-        &self,
+        self: &Arc<Self>,
         id: Value,
         scope: Option<Arc<str>>,
         filter: Filter,
-    ) -> mpsc::Receiver<Bytes> {
+    ) -> Opened {
         let mut honoured = serde_json::Map::new();
         for (key, on) in [
             ("toolsListChanged", filter.tools),
@@ -130,8 +183,11 @@ impl Listeners {
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let _ = tx.try_send(sse::encode_message(ack.to_string().as_bytes()));
-        self.add(scope, filter, Some(id), tx);
-        rx
+        let key = self.add(scope, filter, Some(id), tx);
+        Opened {
+            frames: rx,
+            entry: self.entry(key, None, Live::ListenStream),
+        }
     }
 
     /// Ends every stream (shutdown): clients reconnect to another replica.

@@ -11,7 +11,21 @@ use dashmap::DashMap;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::metrics::{Held, Live};
 use crate::upstream::session::SessionSlot;
+
+/// How a client session is opened: under which id, on which transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// Streamable HTTP, under a fresh random id.
+    Fresh,
+    /// Streamable HTTP, under an id the gateway made (a sealed one, new or
+    /// restored).
+    Given(Arc<str>),
+    /// The 2024-11-05 HTTP+SSE transport, under the id its `endpoint`
+    /// event named.
+    Sse(Arc<str>),
+}
 
 /// One client session with the gateway.
 pub struct ClientSession {
@@ -41,8 +55,9 @@ pub struct ClientSession {
     /// `notifications/cancelled` can stop them.
     in_flight: Mutex<HashMap<String, Arc<Notify>>>,
     /// Requests the gateway sent to the client (relayed from upstreams),
-    /// by the id the client sees, awaiting its answer.
-    awaiting: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    /// by the id the client sees, awaiting its answer; each counted while
+    /// it waits.
+    awaiting: Mutex<HashMap<String, (oneshot::Sender<Value>, Held)>>,
     next_request: AtomicU64,
     /// The client's own stream (GET, or the HTTP+SSE stream), held weakly:
     /// the stream ends when the listeners drop it, whoever else relays on it.
@@ -50,6 +65,8 @@ pub struct ClientSession {
     /// Upstreams whose session stream is being relayed to this client
     /// (`relay::standalone`): at most one follower each.
     following: Mutex<Vec<Arc<str>>>,
+    /// Counts this session for as long as anything holds it.
+    _live: Held,
 }
 
 /// A forwarded request of the client's, registered while it runs.
@@ -122,14 +139,17 @@ impl ClientSession {
         );
         let (tx, rx) = oneshot::channel();
         let id = Value::String(id);
-        lock(&self.awaiting).insert(id.to_string(), tx);
+        lock(&self.awaiting).insert(id.to_string(), (tx, Live::AwaitingAnswer.held()));
         (id, rx)
     }
 
     /// The client answered a request of ours; false if none had that id.
     pub fn answer(&self, id: &Value, response: Value) -> bool {
-        match lock(&self.awaiting).remove(&id.to_string()) {
-            Some(waiter) => waiter.send(response).is_ok(),
+        // Taken out before sending: the lock is not held while the
+        // waiter wakes.
+        let waiter = lock(&self.awaiting).remove(&id.to_string());
+        match waiter {
+            Some((waiter, _held)) => waiter.send(response).is_ok(),
             None => false,
         }
     }
@@ -137,6 +157,14 @@ impl ClientSession {
     /// Gives up waiting for an answer (timed out, or the call ended).
     pub fn forget_ask(&self, id: &Value) {
         lock(&self.awaiting).remove(&id.to_string());
+    }
+
+    /// The session is gone (deleted, expired, its stream closed): no
+    /// answer can come any more, so whoever waits for one learns it now
+    /// rather than at its timeout, and lets go of the session.
+    pub fn end(&self) {
+        let awaiting = std::mem::take(&mut *lock(&self.awaiting));
+        drop(awaiting);
     }
 
     pub fn set_log_level(&self, level: &str) {
@@ -230,18 +258,21 @@ impl Sessions {
         self.by_id.is_empty()
     }
 
-    /// Opens a session, under a fresh random id unless the transport chose
-    /// one already (HTTP+SSE names it in its `endpoint` event).
+    /// Opens a session.
     pub fn open(
         &self,
-        id: Option<Arc<str>>,
+        opening: Opening,
         version: &'static str,
         client_info: Option<Value>,
         capabilities: Value,
         scope: Option<Arc<str>>,
         subject: Option<Arc<str>>,
     ) -> Arc<ClientSession> {
-        let id = id.unwrap_or_else(new_id);
+        let (id, live) = match opening {
+            Opening::Fresh => (new_id(), Live::ClientSession),
+            Opening::Given(id) => (id, Live::ClientSession),
+            Opening::Sse(id) => (id, Live::SseClientSession),
+        };
         let session = Arc::new(ClientSession {
             id: id.clone(),
             version,
@@ -257,6 +288,7 @@ impl Sessions {
             stream: Mutex::new(None),
             following: Mutex::default(),
             last_used: AtomicU64::new(self.now_ms()),
+            _live: live.held(),
         });
         self.by_id.insert(id, session.clone());
         session

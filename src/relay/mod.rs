@@ -40,6 +40,9 @@ pub async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
+    // Counted until the client has its final answer: for a streamed reply
+    // the relay carries it on.
+    let in_flight = crate::metrics::Live::CallInFlight.held();
     // Held until the answer (or the start of a streamed one) is back. A
     // call waits for a slot up to half its timeout, leaving it the rest.
     let _slot = match upstream.slots.clone().try_acquire_owned() {
@@ -150,6 +153,7 @@ pub async fn forward_request(
         retry_template,
         forwarded: retry_headers,
         span,
+        _in_flight: in_flight,
     };
     Ok(match reply {
         Reply::Json { body, status, .. } => {
@@ -265,6 +269,8 @@ struct Relay {
     forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The upstream call's span: it ends with the relay.
     span: Span,
+    /// Counts the call until the relay ends.
+    _in_flight: crate::metrics::Held,
 }
 
 impl Relay {

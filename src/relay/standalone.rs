@@ -100,6 +100,7 @@ async fn follow(
     session: Arc<ClientSession>,
     mut messages: Messages,
 ) {
+    let _open = crate::metrics::Live::FollowedStream.held();
     loop {
         let message = match tokio::time::timeout(RECHECK, messages.recv()).await {
             Err(_) if session.stream().is_none() && !session.has_calls_in_flight() => break,

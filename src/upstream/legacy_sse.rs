@@ -34,6 +34,8 @@ pub struct SseConnection {
     poster: Poster,
     pub duplex: Arc<Duplex>,
     reader: AbortHandle,
+    /// Counts the connection while it is open.
+    _held: crate::metrics::Held,
 }
 
 impl Drop for SseConnection {
@@ -176,6 +178,7 @@ impl SseLink {
             },
             duplex,
             reader,
+            _held: crate::metrics::Live::SseUpstreamConnection.held(),
         }))
     }
 }

@@ -232,7 +232,7 @@ impl Upstream {
             sse_fallback,
             on_fallback: AtomicBool::new(false),
             era: ArcSwapOption::empty(),
-            shared: SessionSlot::default(),
+            shared: SessionSlot::shared(),
             endpoints: pods,
             next_id: AtomicU64::new(1),
         })

@@ -9,6 +9,7 @@ use http::HeaderValue;
 use tokio::sync::RwLock;
 
 use super::UpstreamError;
+use crate::metrics::{Held, Live};
 
 /// One established upstream session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,33 +31,71 @@ pub struct UpstreamSession {
 
 /// Holds at most one session; `get_or_init` is single-flight so that
 /// concurrent first calls of one client session create one upstream session.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionSlot {
-    current: RwLock<Option<Arc<UpstreamSession>>>,
+    current: RwLock<Option<Filled>>,
+    /// Whose session this slot holds, for the live counts.
+    holder: Live,
+}
+
+/// A session in its slot, counted while it is there (and while the slot,
+/// dropped with its client session, still holds it).
+#[derive(Debug)]
+struct Filled {
+    session: Arc<UpstreamSession>,
+    _held: Held,
+}
+
+/// A client's slot.
+impl Default for SessionSlot {
+    fn default() -> Self {
+        SessionSlot {
+            current: RwLock::new(None),
+            holder: Live::ClientUpstreamSession,
+        }
+    }
 }
 
 impl SessionSlot {
+    /// The gateway's own slot with an upstream.
+    pub fn shared() -> SessionSlot {
+        SessionSlot {
+            current: RwLock::new(None),
+            holder: Live::SharedUpstreamSession,
+        }
+    }
+
+    fn fill(&self, session: Arc<UpstreamSession>) -> Filled {
+        Filled {
+            session,
+            _held: self.holder.held(),
+        }
+    }
+
     pub async fn get_or_init<F, Fut>(&self, init: F) -> Result<Arc<UpstreamSession>, UpstreamError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<UpstreamSession, UpstreamError>>,
     {
-        if let Some(session) = self.current.read().await.as_ref() {
-            return Ok(session.clone());
+        if let Some(filled) = self.current.read().await.as_ref() {
+            return Ok(filled.session.clone());
         }
         let mut guard = self.current.write().await;
-        if let Some(session) = guard.as_ref() {
-            return Ok(session.clone());
+        if let Some(filled) = guard.as_ref() {
+            return Ok(filled.session.clone());
         }
         let session = Arc::new(init().await?);
-        *guard = Some(session.clone());
+        *guard = Some(self.fill(session.clone()));
         Ok(session)
     }
 
     /// Forgets `lost` unless another caller already replaced it.
     pub async fn invalidate(&self, lost: &Arc<UpstreamSession>) {
         let mut guard = self.current.write().await;
-        if guard.as_ref().is_some_and(|s| Arc::ptr_eq(s, lost)) {
+        if guard
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(&f.session, lost))
+        {
             *guard = None;
         }
     }
@@ -64,17 +103,22 @@ impl SessionSlot {
     /// Fills an empty slot with a session established elsewhere (at
     /// `initialize`, or carried in a sealed id).
     pub fn set(&self, session: Arc<UpstreamSession>) {
-        if let Ok(mut guard) = self.current.try_write() {
-            guard.get_or_insert(session);
+        if let Ok(mut guard) = self.current.try_write()
+            && guard.is_none()
+        {
+            *guard = Some(self.fill(session));
         }
     }
 
     /// Empties the slot, returning what it held (to end it upstream).
     pub async fn take(&self) -> Option<Arc<UpstreamSession>> {
-        self.current.write().await.take()
+        self.current.write().await.take().map(|f| f.session)
     }
 
     pub fn peek(&self) -> Option<Arc<UpstreamSession>> {
-        self.current.try_read().ok().and_then(|g| g.clone())
+        self.current
+            .try_read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|f| f.session.clone()))
     }
 }

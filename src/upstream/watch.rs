@@ -78,6 +78,7 @@ impl Upstream {
                         None => return Ok(WatchEnd::Unsupported),
                     }
                 };
+                let _open = crate::metrics::Live::WatchStream.held();
                 while let Some(message) = messages.recv().await {
                     let message = message?;
                     if message.get("id").is_some() && message.get("method").is_some() {
