@@ -410,6 +410,14 @@ impl Catalog {
         })
     }
 
+    /// Whether some ready upstream takes resource subscriptions.
+    pub fn offers_resource_subscriptions(&self) -> bool {
+        self.servers
+            .iter()
+            .filter_map(|s| s.listing.as_ref())
+            .any(|l| l.capabilities.pointer("/resources/subscribe") == Some(&Value::Bool(true)))
+    }
+
     /// What the aggregated endpoint offers: the three merged lists (with
     /// change notifications), plus completions and logging when some ready
     /// upstream offers them.

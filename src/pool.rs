@@ -108,6 +108,17 @@ pub struct Pool {
     changed: Notify,
     /// When the pool started, for the startup deadline of `/readyz`.
     started: Instant,
+    /// What each member lists to clients declaring a set of relayable
+    /// capabilities (by member and set; see `upstream::capability_set`),
+    /// for the sets clients have declared so far.
+    variants: DashMap<(Arc<str>, u8), Arc<Listing>>,
+    /// The catalog each such set of clients sees (index: the set; 0 is
+    /// [`Pool::catalog`]'s).
+    variant_catalogs: [arc_swap::ArcSwapOption<Catalog>; 8],
+    /// The sets some client has declared (bit `1 << set`).
+    wanted: std::sync::atomic::AtomicU8,
+    /// One first fetch per set at a time.
+    first_fetch: [tokio::sync::Mutex<()>; 8],
 }
 
 /// Why a call for an upstream that is configured but not serving failed.
@@ -123,6 +134,10 @@ pub struct Unavailable {
 const RECONNECT_WAIT: Duration = Duration::from_secs(3);
 /// Callers make a failing upstream try again at most this often.
 const RETRY_AT_MOST_EVERY: Duration = Duration::from_millis(500);
+
+/// How long the first client declaring a new set of capabilities waits
+/// for the upstreams' lists for it.
+const VARIANT_FIRST_WAIT: Duration = Duration::from_secs(5);
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between two connection attempts to a failing upstream.
@@ -146,7 +161,80 @@ impl Pool {
             builtin: Default::default(),
             changed: Notify::new(),
             started: Instant::now(),
+            variants: DashMap::new(),
+            variant_catalogs: Default::default(),
+            wanted: Default::default(),
+            first_fetch: Default::default(),
         })
+    }
+
+    /// The catalog as clients declaring the capabilities of `set` see it:
+    /// what each upstream lists to such a client directly. The first client
+    /// of a set waits (bounded) while every upstream is asked; the lists
+    /// are then kept fresh with the others.
+    pub async fn catalog_for(&self, set: u8) -> Arc<Catalog> {
+        let index = usize::from(set);
+        if index == 0 || index >= self.variant_catalogs.len() {
+            return self.catalog();
+        }
+        if let Some(catalog) = self.variant_catalogs[index].load_full() {
+            return catalog;
+        }
+        let _first = self.first_fetch[index].lock().await;
+        if let Some(catalog) = self.variant_catalogs[index].load_full() {
+            return catalog;
+        }
+        self.wanted
+            .fetch_or(1 << set, std::sync::atomic::Ordering::AcqRel);
+        let members: Vec<Arc<Upstream>> = self
+            .members
+            .iter()
+            .map(|m| m.upstream.clone())
+            .filter(|u| u.lists_by_capabilities())
+            .collect();
+        let fetches = members
+            .iter()
+            .map(|upstream| self.fetch_variant(upstream, set));
+        // Slow upstreams are filled in by their next refresh; until then
+        // these clients see what the gateway's own session sees.
+        let _ =
+            tokio::time::timeout(VARIANT_FIRST_WAIT, futures_util::future::join_all(fetches)).await;
+        self.rebuild();
+        self.variant_catalogs[index]
+            .load_full()
+            .unwrap_or_else(|| self.catalog())
+    }
+
+    /// Fetches what `upstream` lists to clients declaring `set`.
+    async fn fetch_variant(&self, upstream: &Upstream, set: u8) {
+        let Some(base) = self.listings.get(&*upstream.name).map(|l| l.clone()) else {
+            return;
+        };
+        match upstream.listing_for(&base.capabilities, set).await {
+            Ok(listing) => {
+                self.variants
+                    .insert((upstream.name.clone(), set), Arc::new(listing));
+            }
+            Err(error) => {
+                tracing::debug!(upstream = %upstream.name, set, "lists for declared capabilities: {error}");
+            }
+        }
+    }
+
+    /// Re-fetches `upstream`'s lists for every set clients have declared,
+    /// after its own lists were fetched again.
+    async fn refresh_variants(&self, upstream: &Upstream) {
+        if !upstream.lists_by_capabilities() {
+            return;
+        }
+        let wanted = self.wanted.load(std::sync::atomic::Ordering::Acquire);
+        let sets: Vec<u8> = (1..8).filter(|set| wanted & (1 << set) != 0).collect();
+        if sets.is_empty() {
+            return;
+        }
+        futures_util::future::join_all(sets.iter().map(|set| self.fetch_variant(upstream, *set)))
+            .await;
+        self.rebuild();
     }
 
     /// The current snapshot: one atomic load, no lock.
@@ -286,10 +374,19 @@ impl Pool {
             .filter(|m| name.starts_with(&*m.upstream.prefix))
             .max_by_key(|m| m.upstream.prefix.len())
             .map(|m| m.upstream.name.clone())?;
-        if self.listings.contains_key(&*owner) {
+        if self.serving(&owner) {
             return None;
         }
         self.await_upstream(owner).await
+    }
+
+    /// Whether `upstream`'s lists are in the current catalog snapshot (what
+    /// calls are routed by; its listing is stored a moment before).
+    fn serving(&self, upstream: &str) -> bool {
+        self.catalog
+            .load()
+            .server(upstream)
+            .is_some_and(|server| server.listing.is_some())
     }
 
     /// Waits for a configured upstream that is not serving its lists (see
@@ -311,7 +408,7 @@ impl Pool {
         loop {
             // Registered before looking, so a change in between is not missed.
             let changed = self.changed.notified();
-            if self.listings.contains_key(&*owner) {
+            if self.serving(&owner) {
                 return Some(Ok(()));
             }
             if !self.members.contains_key(&*owner) {
@@ -395,6 +492,7 @@ impl Pool {
                     self.metrics.forget(&name);
                 }
                 self.listings.remove(&name);
+                self.variants.retain(|(member, _), _| *member != name);
                 self.health.remove(&name);
                 tracing::info!(upstream = %name, "upstream removed");
                 let upstream = member.upstream;
@@ -498,6 +596,7 @@ impl Pool {
                     );
                     self.set_health(&upstream.name, Health::Ready);
                     self.publish(&upstream.name, listing);
+                    self.refresh_variants(&upstream).await;
                     attempt_ended();
                     let error = self
                         .follow(&upstream, &capabilities, &suspect, &refetch)
@@ -555,13 +654,19 @@ impl Pool {
                 _ = refetch.notified() => {
                     tracing::info!(upstream = %upstream.name, "pods changed; re-fetching the lists");
                     match upstream.refresh(capabilities).await {
-                        Ok(listing) => self.publish(&upstream.name, listing),
+                        Ok(listing) => {
+                            self.publish(&upstream.name, listing);
+                            self.refresh_variants(upstream).await;
+                        }
                         Err(error) => return error,
                     }
                 }
                 Some(Signal::ListChanged) = signal.recv() => {
                     match upstream.refresh(capabilities).await {
-                        Ok(listing) => self.publish(&upstream.name, listing),
+                        Ok(listing) => {
+                            self.publish(&upstream.name, listing);
+                            self.refresh_variants(upstream).await;
+                        }
                         Err(error) => return error,
                     }
                 }
@@ -638,7 +743,7 @@ impl Pool {
     /// Builds a new snapshot, swaps it in and announces a real difference.
     fn rebuild(&self) {
         let _guard = self.rebuild_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let inputs = self
+        let inputs: Vec<ServerInput> = self
             .members
             .iter()
             .map(|m| ServerInput {
@@ -647,6 +752,7 @@ impl Pool {
                 listing: self.listings.get(&*m.upstream.name).map(|l| l.clone()),
             })
             .collect();
+        self.rebuild_variants(&inputs);
         let next = Catalog::build(inputs);
         self.metrics
             .catalog_rebuilds
@@ -669,6 +775,37 @@ impl Pool {
                 "catalog changed"
             );
             let _ = self.changes.send(Arc::new(change));
+        }
+    }
+
+    /// Rebuilds the catalog of each set of capabilities clients declared:
+    /// each ready upstream with what it lists to such clients (its own
+    /// lists where it has none for them). Called under the rebuild lock.
+    fn rebuild_variants(&self, inputs: &[ServerInput]) {
+        let wanted = self.wanted.load(std::sync::atomic::Ordering::Acquire);
+        for set in (1..8u8).filter(|set| wanted & (1 << set) != 0) {
+            let variant_inputs = inputs
+                .iter()
+                .map(|input| ServerInput {
+                    listing: input.listing.as_ref().map(|base| {
+                        self.variants
+                            .get(&(input.name.clone(), set))
+                            .map(|v| v.clone())
+                            .unwrap_or_else(|| base.clone())
+                    }),
+                    ..input.clone()
+                })
+                .collect();
+            let next = Arc::new(Catalog::build(variant_inputs));
+            let previous = self.variant_catalogs[usize::from(set)].swap(Some(next.clone()));
+            // Only a real difference is announced (to every stream: a
+            // list_changed is idempotent).
+            if let Some(previous) = previous {
+                let change = previous.diff(&next);
+                if change.any() {
+                    let _ = self.changes.send(Arc::new(change));
+                }
+            }
         }
     }
 

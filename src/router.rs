@@ -16,7 +16,7 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
 use crate::pool::{Pool, Unavailable};
 use crate::protocol::{self, Era};
-use crate::relay::forward_request;
+use crate::relay::{forward_request, subscriptions};
 use crate::traces::{self, Span};
 use crate::upstream::Upstream;
 
@@ -288,7 +288,9 @@ async fn handle_request(
                         // for that, but the wait and its outcome.
                         None if request.caller.may_use(name) => {
                             match request.pool.await_owner(name).await {
-                                None => return Err(unknown()),
+                                // Served since this request's snapshot was
+                                // taken, or really unknown.
+                                None => lookup(&request.pool.catalog()).ok_or_else(unknown)?,
                                 Some(Err(unavailable)) => {
                                     return Err(unavailable_failure(unavailable));
                                 }
@@ -346,6 +348,15 @@ async fn handle_request(
                 .filter(|s| request.caller.may_use_server(&s.prefix, Some(uri)))
                 .ok_or_else(not_found)?;
             let upstream = request.pool.upstream(&server.name).ok_or_else(not_found)?;
+            // 2026-07-28 took subscriptions into `subscriptions/listen`: a
+            // 2025 client's are held by the gateway (relay::subscriptions).
+            if method != "resources/read"
+                && let Client::Legacy(session) = &request.client
+                && upstream.era().is_some_and(|era| *era == Era::Modern)
+            {
+                subscriptions::set(&upstream, session, uri, method == "resources/subscribe").await;
+                return Ok(request.finish(id, json!({}), false));
+            }
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             forward_request(request, &upstream, message, id).await
         }
@@ -393,13 +404,38 @@ async fn handle_request(
                 .ok_or_else(|| invalid_params("params.level is required"))?;
             // Kept for modern upstreams, which take the level per request.
             session.set_log_level(level);
+            let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             match only_upstream(request) {
                 Some(upstream) if !upstream.era().is_some_and(|e| *e == Era::Modern) => {
-                    let message =
-                        json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
                     forward_request(request, &upstream, message, id).await
                 }
-                _ => Ok(request.finish(id, json!({}), false)),
+                Some(_) => Ok(request.finish(id, json!({}), false)),
+                // On /mcp: every 2025-era upstream the caller can reach that
+                // logs hears it, in the client's own session, as it would
+                // directly. One that fails says so in the log; the level
+                // holds for the others.
+                None => {
+                    let takes_level = |server: &&Server| {
+                        server
+                            .listing
+                            .as_ref()
+                            .is_some_and(|l| l.capabilities.get("logging").is_some())
+                            && request.caller.may_use_server(&server.prefix, None)
+                    };
+                    let upstreams: Vec<Arc<Upstream>> = request
+                        .catalog
+                        .servers
+                        .iter()
+                        .filter(takes_level)
+                        .filter_map(|server| request.pool.upstream(&server.name))
+                        .filter(|upstream| !upstream.era().is_some_and(|e| *e == Era::Modern))
+                        .collect();
+                    let told = upstreams
+                        .iter()
+                        .map(|upstream| forward_request(request, upstream, message.clone(), id));
+                    futures_util::future::join_all(told).await;
+                    Ok(request.finish(id, json!({}), false))
+                }
             }
         }
         _ => {

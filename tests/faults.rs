@@ -159,16 +159,6 @@ async fn a_gateway_killed_and_restarted_with_its_key_keeps_every_session() {
         // said it was back.
         run.assert_failures_only_while_down(upstream, Duration::ZERO, |outcome| {
             matches!(outcome, Outcome::Transport(_))
-                // KNOWN GATEWAY BUG, tolerated here until it is fixed (then
-                // delete this line): seen once in about 20 restarts, a call
-                // reaching the restarted gateway while an upstream's first
-                // lists are being published got -32602 "Unknown tool:
-                // modern_echo" instead of waiting for it. Pool::await_owner
-                // (src/pool.rs) trusts `listings`, which is filled before
-                // the catalog snapshot the router looked in is swapped, and
-                // the router (src/router.rs, tools/call) answers "Unknown"
-                // without looking in the current snapshot.
-                || outcome.is_unknown_tool(upstream)
         });
         run.assert_served_again_within(upstream, RECOVERY);
     }
@@ -339,12 +329,6 @@ impl Outcome {
         message.starts_with(&prefix)
             && message.len() > prefix.len() + 5
             && named.as_deref() == Some(upstream)
-    }
-
-    /// `-32602` "Unknown tool" for one of `upstream`'s tools.
-    fn is_unknown_tool(&self, upstream: &str) -> bool {
-        let unknown = format!("Unknown tool: {upstream}_");
-        matches!(self, Outcome::Rpc { code: -32602, .. }) && self.message().starts_with(&unknown)
     }
 
     /// A JSON-RPC error's message.

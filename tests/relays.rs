@@ -95,14 +95,26 @@ async fn an_elicitation_is_answered_by_the_client_whatever_the_eras() {
     );
     assert_eq!(output["elicitations"], 1);
 
-    // A 2026 client cannot be asked by a 2025 upstream mid-call (no stream
-    // to carry the request): the call ends with an error, never a hang.
-    let started = Instant::now();
+    // A 2026 client asked by a 2025 upstream mid-call: the gateway holds
+    // the call and asks through an InputRequiredResult; the client's retry
+    // carries the answer to the same upstream call (relay::input).
     let output = ts_client(
         &upstreams.gateway.mcp(),
         "modern",
         &plan(&["old_test_elicitation"]),
     );
+    assert!(
+        call_text(&output, 0).contains("ada@example.com"),
+        "{output}"
+    );
+    assert_eq!(output["elicitations"], 1);
+
+    // One that declares no elicitation is not asked: a clear failure from
+    // the upstream, never a hang.
+    let started = Instant::now();
+    let mut undeclared = plan(&["old_test_elicitation"]);
+    undeclared.as_object_mut().unwrap().remove("elicitation");
+    let output = ts_client(&upstreams.gateway.mcp(), "modern", &undeclared);
     let call = &output["calls"][0];
     assert!(
         call.get("error").is_some() || call["isError"] == true,

@@ -77,4 +77,52 @@ async fn unrelated_upstream_requests_reach_the_client_as_they_do_directly() {
             "{endpoint}: the log notification sent outside the call: {through}"
         );
     }
+
+    // A 2026-07-28 client shares the gateway's session with the upstream:
+    // a request sent there outside any call cannot be attributed to it, so
+    // it is answered at once with an error and the tool fails, never hangs
+    // until the call's timeout (20 s here).
+    let started = std::time::Instant::now();
+    let modern = json!({
+        "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "x" } },
+        "calls": [{ "name": "sdk1_sample_unrelated", "arguments": { "prompt": "hi" } }],
+    });
+    let output = ts_client(&gateway.mcp(), "modern", &modern);
+    let call = &output["calls"][0];
+    assert!(
+        call.get("error").is_some() || call["isError"] == true,
+        "a clear failure: {output}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "answered at once, not at the timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+/// `logging/setLevel` on `/mcp` reaches every 2025-era upstream the client
+/// can reach, in its own session: the upstream filters its log messages by
+/// the client's level as it does directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_level_set_on_the_aggregate_endpoint_reaches_the_upstreams() {
+    let (_server, url) = ts_sdk1_server();
+    let gateway = Gateway::start(&format!("upstreams:\n  - name: sdk1\n    url: \"{url}\"\n"));
+    gateway.wait_for_tools(&["sdk1_log_levels"]).await;
+    let plan = |name: &str| {
+        json!({ "logLevel": "error", "logs": 1,
+                "calls": [{ "name": name, "arguments": {} }] })
+    };
+    let direct = ts_client(&url, "legacy", &plan("log_levels"));
+    assert_eq!(direct["logs"], json!(["an error"]), "directly: {direct}");
+    for (endpoint, name) in [
+        (gateway.mcp(), "sdk1_log_levels"),
+        (gateway.server_mcp("sdk1"), "log_levels"),
+    ] {
+        let through = ts_client(&endpoint, "legacy", &plan(name));
+        assert_eq!(
+            through["logs"],
+            json!(["an error"]),
+            "{endpoint}: {through}"
+        );
+    }
 }

@@ -173,9 +173,13 @@ impl Front {
         let scope = scope.map(str::to_owned);
         // Answered on the stream, whenever it is ready; this POST is done.
         tokio::spawn(async move {
+            let catalog = front
+                .pool
+                .catalog_for(crate::upstream::capability_set(Some(&session.capabilities)))
+                .await;
             let routed = router::Request {
                 pool: &front.pool,
-                catalog: front.pool.catalog(),
+                catalog,
                 scope: scope.as_deref(),
                 client: Client::Legacy(session),
                 caller: &caller,

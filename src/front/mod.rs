@@ -210,9 +210,19 @@ impl Front {
             Client::Legacy(session)
         };
 
+        // What the client declares it can answer decides what some
+        // upstreams list to it.
+        let declared = match &client {
+            Client::Legacy(session) => Some(&session.capabilities),
+            Client::Modern => modern::meta_capabilities(&message),
+        };
+        let catalog = self
+            .pool
+            .catalog_for(crate::upstream::capability_set(declared))
+            .await;
         let routed = router::Request {
             pool: &self.pool,
-            catalog: self.pool.catalog(),
+            catalog,
             scope,
             client,
             caller,
@@ -364,7 +374,15 @@ impl Front {
             .unwrap_or_else(|| json!({}));
         let catalog = self.pool.catalog();
         let capabilities = match scope {
-            None => catalog.aggregate_capabilities(),
+            None => {
+                let mut capabilities = catalog.aggregate_capabilities();
+                // Delivered for upstreams of either era (2026-07-28 ones
+                // through relay::subscriptions).
+                if catalog.offers_resource_subscriptions() {
+                    capabilities["resources"]["subscribe"] = true.into();
+                }
+                capabilities
+            }
             Some(name) => catalog
                 .server(name)
                 .and_then(|s| s.listing.as_ref())

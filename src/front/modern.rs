@@ -23,6 +23,14 @@ pub fn meta_version(message: &Message) -> Option<&str> {
         .as_str()
 }
 
+/// What a modern request's `_meta` says the client can answer.
+pub fn meta_capabilities(message: &Message) -> Option<&Value> {
+    message
+        .params()?
+        .get("_meta")?
+        .get(META_CLIENT_CAPABILITIES)
+}
+
 fn mismatch(message: String) -> Rejection {
     Rejection::new(StatusCode::BAD_REQUEST, jsonrpc::HEADER_MISMATCH, message)
 }

@@ -62,11 +62,30 @@ pub struct ClientSession {
     /// The client's own stream (GET, or the HTTP+SSE stream), held weakly:
     /// the stream ends when the listeners drop it, whoever else relays on it.
     stream: Mutex<Option<mpsc::WeakSender<Bytes>>>,
+    /// Resources the client subscribed to on 2026-07-28 upstreams, which
+    /// take subscriptions on a `subscriptions/listen` stream the gateway
+    /// holds for the client (`relay::subscriptions`).
+    pub resource_subscriptions: Mutex<Vec<(Arc<str>, ResourceSubscriptions)>>,
     /// Upstreams whose session stream is being relayed to this client
     /// (`relay::standalone`): at most one follower each.
     following: Mutex<Vec<Arc<str>>>,
     /// Counts this session for as long as anything holds it.
     _live: Held,
+}
+
+/// A client session's resource subscriptions with one upstream, and the
+/// task that follows them (stopped when they are dropped).
+pub struct ResourceSubscriptions {
+    pub uris: std::collections::BTreeSet<String>,
+    pub follower: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for ResourceSubscriptions {
+    fn drop(&mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+    }
 }
 
 /// A forwarded request of the client's, registered while it runs.
@@ -165,6 +184,9 @@ impl ClientSession {
     pub fn end(&self) {
         let awaiting = std::mem::take(&mut *lock(&self.awaiting));
         drop(awaiting);
+        // Their listen streams stop with them.
+        let subscriptions = std::mem::take(&mut *lock(&self.resource_subscriptions));
+        drop(subscriptions);
     }
 
     pub fn set_log_level(&self, level: &str) {
@@ -287,6 +309,7 @@ impl Sessions {
             log_level: Mutex::new(None),
             stream: Mutex::new(None),
             following: Mutex::default(),
+            resource_subscriptions: Mutex::default(),
             last_used: AtomicU64::new(self.now_ms()),
             _live: live.held(),
         });

@@ -6,12 +6,14 @@
 //!
 //! Between eras: a 2026 upstream's `InputRequiredResult` (MRTR) is turned
 //! into requests on a 2025 client's stream and the call retried with the
-//! answers; a 2025 upstream's request to a 2026 client has no channel to
-//! travel on and is refused, so the call ends instead of hanging.
+//! answers; a 2025 upstream's request to a 2026 client becomes an
+//! `InputRequiredResult` whose retry takes the held call on ([`input`]).
 //!
 //! [`standalone`]: what an upstream sends a 2025 client outside any call.
 
+pub mod input;
 pub mod standalone;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -33,6 +35,9 @@ use crate::upstream::{Call, Caller, Reply, Upstream, UpstreamError};
 /// gateway gives up (MRTR allows repeats; a loop must still end).
 const MAX_INPUT_ROUNDS: usize = 8;
 
+/// An upstream's answer stream.
+type Messages = mpsc::Receiver<Result<Value, UpstreamError>>;
+
 /// Forwards a request and turns the reply into the client's outcome.
 pub async fn forward_request(
     request: &Request<'_>,
@@ -40,6 +45,15 @@ pub async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
+    // A 2026-07-28 client answering input a 2025 upstream asked for: the
+    // held call goes on, it is not sent again.
+    if request.is_modern() && input::is_ours(message.get("params")) {
+        let subject = request.caller.subject().map(|s| s.to_string());
+        return input::resume(id, &message["params"], &upstream.name, subject.as_deref())
+            .await
+            .map(Outcome::Stream)
+            .map_err(|rpc| (StatusCode::OK, rpc));
+    }
     // Counted until the client has its final answer: for a streamed reply
     // the relay carries it on.
     let in_flight = crate::metrics::Live::CallInFlight.held();
@@ -95,8 +109,21 @@ pub async fn forward_request(
         Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
         Client::Modern => (None, None),
     };
-    if let (Some(session), Some(slot)) = (&session, &slot) {
-        standalone::follow_before_call(upstream, slot, session).await;
+    // What a 2026-07-28 client says it can answer, should a 2025 upstream
+    // ask it for input.
+    let client_capabilities = session
+        .is_none()
+        .then(|| {
+            message
+                .pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities")
+                .cloned()
+        })
+        .flatten();
+    match (&session, &slot) {
+        (Some(session), Some(slot)) => {
+            standalone::follow_before_call(upstream, slot, session).await
+        }
+        _ => standalone::follow_asking_before_call(upstream, client_capabilities.as_ref()).await,
     }
     // A 2025 client cancels with a notification naming this id.
     let tracked = session.as_ref().map(|s| s.track(id));
@@ -108,6 +135,7 @@ pub async fn forward_request(
             .and_then(Value::as_str)
             .is_some_and(protocol::is_cacheable),
     };
+    let subject = request.caller.subject().map(|s| s.to_string());
     // Only a 2026 upstream's input request to a 2025 client needs the
     // request again (to retry it with the answers).
     let bridge_input = session.is_some() && adapt.upstream_modern && may_need_input(&message);
@@ -122,6 +150,7 @@ pub async fn forward_request(
         message,
         slot.as_deref(),
         session.as_deref(),
+        client_capabilities.as_ref(),
         forwarded,
     );
     let reply = tokio::select! {
@@ -147,6 +176,8 @@ pub async fn forward_request(
         upstream: upstream.clone(),
         session,
         slot,
+        client_capabilities,
+        subject,
         adapt,
         id: id.clone(),
         tracked,
@@ -173,12 +204,39 @@ pub async fn forward_request(
                 }
                 Some(mut response) => {
                     relay.adapt.apply(&mut response);
-                    Outcome::Json(relay.status(status), Bytes::from(response.to_string()))
+                    let status = relay.adapted_status(&response, status);
+                    Outcome::Json(status, Bytes::from(response.to_string()))
                 }
                 None => Outcome::Json(relay.status(status), body),
             }
         }
         Reply::Accepted => Outcome::Accepted,
+        // 2026-07-28 answers in JSON unless messages come before the
+        // result: a 2025 upstream that streams every answer (the TS SDK's
+        // way) is answered as a 2026 server would, errors with their status.
+        Reply::Stream { mut messages, .. }
+            if relay.adapt.client_modern && !relay.adapt.upstream_modern =>
+        {
+            match messages.recv().await {
+                Some(Ok(mut response)) if jsonrpc::is_response(&response) => {
+                    response["id"] = relay.id.clone();
+                    relay.span.record_response(&response);
+                    relay.adapt.apply(&mut response);
+                    let status = relay.adapted_status(&response, StatusCode::OK);
+                    Outcome::Json(status, Bytes::from(response.to_string()))
+                }
+                Some(Ok(first)) => {
+                    let (tx, rx) = mpsc::channel(16);
+                    tokio::spawn(relay.run(Some(messages), Some(first), tx));
+                    Outcome::Stream(rx)
+                }
+                Some(Err(error)) => return Err(upstream_failure(upstream, error)),
+                None => {
+                    let error = UpstreamError::Broken("its stream ended without an answer".into());
+                    return Err(upstream_failure(upstream, error));
+                }
+            }
+        }
         Reply::Stream { messages, .. } => {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(relay.run(Some(messages), None, tx));
@@ -226,6 +284,7 @@ async fn send(
     message: Value,
     slot: Option<&SessionSlot>,
     session: Option<&ClientSession>,
+    modern_capabilities: Option<&Value>,
     forwarded: &[(http::HeaderName, http::HeaderValue)],
 ) -> Result<Reply, UpstreamError> {
     let log_level = session.and_then(|s| s.log_level());
@@ -236,7 +295,9 @@ async fn send(
             slot,
             client_info: session.and_then(|s| s.client_info.as_ref()),
             log_level: log_level.as_deref(),
-            client_capabilities: session.map(|s| &s.capabilities),
+            // A 2026-07-28 client's pick the shared session that declares
+            // the same (Upstream::shared_for).
+            client_capabilities: session.map(|s| &s.capabilities).or(modern_capabilities),
         },
     };
     upstream.call(call).await
@@ -259,6 +320,11 @@ struct Relay {
     session: Option<Arc<ClientSession>>,
     /// The client's upstream session slot (2025 clients).
     slot: Option<Arc<SessionSlot>>,
+    /// What a 2026-07-28 client declared it can answer (its request's
+    /// `_meta`).
+    client_capabilities: Option<Value>,
+    /// The authenticated caller, to whom a held call belongs.
+    subject: Option<String>,
     adapt: Adapt,
     /// The client's request id.
     id: Value,
@@ -281,6 +347,19 @@ impl Relay {
             upstream_status
         } else {
             StatusCode::OK
+        }
+    }
+
+    /// The status of an adapted JSON answer: a 2025 upstream's "method not
+    /// found" comes in a 200, where the 2026-07-28 transport says 404.
+    fn adapted_status(&self, response: &Value, upstream_status: StatusCode) -> StatusCode {
+        if self.adapt.client_modern
+            && !self.adapt.upstream_modern
+            && response.pointer("/error/code") == Some(&Value::from(jsonrpc::METHOD_NOT_FOUND))
+        {
+            StatusCode::NOT_FOUND
+        } else {
+            self.status(upstream_status)
         }
     }
 
@@ -322,6 +401,16 @@ impl Relay {
             };
             let is_response = jsonrpc::is_response(&message);
             if !is_response && message.get("id").is_some() {
+                if self.holds_for_input(&message)
+                    && let Some(stream) = messages.take()
+                {
+                    // The answer to this request ends this exchange; the
+                    // client's retry takes the call on (relay::input).
+                    let subject = self.subject.clone();
+                    let response = input::hold(self, subject, stream, message);
+                    let _ = tx.send(frame(&response)).await;
+                    return;
+                }
                 self.relay_upstream_request(message, &tx).await;
                 continue;
             }
@@ -359,6 +448,27 @@ impl Relay {
         frame(&rpc.response(Some(&self.id)))
     }
 
+    /// The upstream session this call's requests come from (and their
+    /// answers go to): the client's own, or the shared one for what the
+    /// client declared.
+    fn answer_slot(&self) -> &SessionSlot {
+        match &self.slot {
+            Some(slot) => slot,
+            None => self.upstream.shared_for(self.client_capabilities.as_ref()),
+        }
+    }
+
+    /// Whether the upstream's request is input a 2026-07-28 client can
+    /// give through an `InputRequiredResult` (a 2025 upstream asking).
+    fn holds_for_input(&self, request: &Value) -> bool {
+        self.session.is_none()
+            && !self.adapt.upstream_modern
+            && request
+                .get("method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| input::client_can_answer(self.client_capabilities.as_ref(), m))
+    }
+
     /// A request the upstream makes of the client in the middle of a call
     /// (2025 upstreams): relayed on this call's stream.
     async fn relay_upstream_request(&self, request: Value, tx: &mpsc::Sender<Bytes>) {
@@ -369,7 +479,7 @@ impl Relay {
             }
             None => {
                 self.upstream
-                    .refuse_server_request(self.slot.as_deref(), &request)
+                    .refuse_server_request(Some(self.answer_slot()), &request)
                     .await
             }
         }
@@ -473,6 +583,7 @@ impl Relay {
             retry,
             self.slot.as_deref(),
             Some(&session),
+            None,
             &self.forwarded,
         )
         .await
@@ -493,6 +604,9 @@ fn frame(message: &Value) -> Bytes {
     sse::encode_message(message.to_string().as_bytes())
 }
 
+/// The code 2025-era servers answer an unknown resource with.
+const LEGACY_RESOURCE_NOT_FOUND: i64 = -32002;
+
 /// Bridges result shapes when the client's era differs from the upstream's.
 struct Adapt {
     client_modern: bool,
@@ -509,6 +623,14 @@ impl Adapt {
     fn apply(&self, response: &mut Value) {
         if !self.needed() {
             return;
+        }
+        // 2025's "resource not found" (-32002) is -32602 in 2026-07-28
+        // (SEP-2164).
+        if self.client_modern
+            && let Some(code) = response.pointer_mut("/error/code")
+            && *code == LEGACY_RESOURCE_NOT_FOUND
+        {
+            *code = jsonrpc::INVALID_PARAMS.into();
         }
         let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
             return;

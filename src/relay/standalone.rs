@@ -90,6 +90,50 @@ async fn start(upstream: &Arc<Upstream>, slot: &Arc<SessionSlot>, session: &Arc<
     }
 }
 
+/// Before a 2026-07-28 client's call to a 2025-era HTTP upstream, when it
+/// declares capabilities: follows the stream of the shared session that
+/// declares the same ones. What the upstream sends there, unrelated to any
+/// call, cannot be attributed to one of the many clients sharing it, so a
+/// request is answered at once with an error (a TS SDK 1.x server would
+/// otherwise drop it for want of a stream, and its tool wait for its
+/// timeout).
+pub async fn follow_asking_before_call(upstream: &Arc<Upstream>, capabilities: Option<&Value>) {
+    if !upstream.may_stream_to_clients() || !upstream.claim_asking_stream(capabilities) {
+        return;
+    }
+    match upstream.open_asking_stream(capabilities).await {
+        Ok(Some(messages)) => {
+            tokio::spawn(refuse_unattributable(
+                upstream.clone(),
+                capabilities.cloned(),
+                messages,
+            ));
+        }
+        // Stays claimed: no stream to follow.
+        Ok(None) => {}
+        Err(error) => {
+            upstream.release_asking_stream(capabilities);
+            tracing::debug!(upstream = %upstream.name, "no stream for a shared session: {error}");
+        }
+    }
+}
+
+async fn refuse_unattributable(
+    upstream: Arc<Upstream>,
+    capabilities: Option<Value>,
+    mut messages: Messages,
+) {
+    // One of the gateway's own sessions' streams.
+    let _open = crate::metrics::Live::WatchStream.held();
+    while let Some(Ok(message)) = messages.recv().await {
+        if message.get("id").is_some() && message.get("method").is_some() {
+            let slot = upstream.shared_for(capabilities.as_ref());
+            upstream.refuse_server_request(Some(slot), &message).await;
+        }
+    }
+    upstream.release_asking_stream(capabilities.as_ref());
+}
+
 type Messages = mpsc::Receiver<Result<Value, UpstreamError>>;
 
 /// Relays one upstream session's stream until it ends, or until the client

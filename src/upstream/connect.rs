@@ -70,9 +70,40 @@ impl Upstream {
         self.fetch_listing(capabilities.clone(), deadline).await
     }
 
+    /// The lists as a client declaring the capabilities of `set` (see
+    /// [`super::capability_set`]) sees them: a server may offer a tool only
+    /// to clients that can answer what it asks. Fetched on the shared
+    /// session that declares them (2025 era), or with them in `_meta`.
+    pub async fn listing_for(
+        &self,
+        capabilities: &Value,
+        set: u8,
+    ) -> Result<Listing, UpstreamError> {
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let declared = super::set_capabilities(set);
+        self.fetch_listing_as(capabilities.clone(), Some(&declared), deadline)
+            .await
+    }
+
+    /// Whether what a client declares can change what this upstream lists:
+    /// not for the built-in tools, nor a stdio child (one session, whoever
+    /// calls).
+    pub fn lists_by_capabilities(&self) -> bool {
+        matches!(**self.link(), Link::Http(_) | Link::Sse(_))
+    }
+
     async fn fetch_listing(
         &self,
         capabilities: Value,
+        deadline: Instant,
+    ) -> Result<Listing, UpstreamError> {
+        self.fetch_listing_as(capabilities, None, deadline).await
+    }
+
+    async fn fetch_listing_as(
+        &self,
+        capabilities: Value,
+        declared: Option<&Value>,
         deadline: Instant,
     ) -> Result<Listing, UpstreamError> {
         let mut listing = Listing {
@@ -80,17 +111,26 @@ impl Upstream {
             ..Listing::default()
         };
         if capabilities.get("tools").is_some() {
-            listing.tools = self.list_all("tools/list", "tools", deadline).await?;
+            listing.tools = self
+                .list_all("tools/list", "tools", declared, deadline)
+                .await?;
         }
         if capabilities.get("prompts").is_some() {
-            listing.prompts = self.list_all("prompts/list", "prompts", deadline).await?;
+            listing.prompts = self
+                .list_all("prompts/list", "prompts", declared, deadline)
+                .await?;
         }
         if capabilities.get("resources").is_some() {
             listing.resources = self
-                .list_all("resources/list", "resources", deadline)
+                .list_all("resources/list", "resources", declared, deadline)
                 .await?;
             listing.resource_templates = self
-                .list_all("resources/templates/list", "resourceTemplates", deadline)
+                .list_all(
+                    "resources/templates/list",
+                    "resourceTemplates",
+                    declared,
+                    deadline,
+                )
                 .await
                 .unwrap_or_default();
         }
@@ -227,6 +267,7 @@ impl Upstream {
         &self,
         method: &str,
         key: &str,
+        declared: Option<&Value>,
         deadline: Instant,
     ) -> Result<Vec<Value>, UpstreamError> {
         let mut items = Vec::new();
@@ -245,7 +286,7 @@ impl Upstream {
                 slot: None,
                 client_info: None,
                 log_level: None,
-                client_capabilities: None,
+                client_capabilities: declared,
             };
             let (reply, id) = self.request(message, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;

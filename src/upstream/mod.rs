@@ -156,6 +156,13 @@ pub struct Upstream {
     era: ArcSwapOption<Era>,
     /// The gateway's own session (legacy upstreams).
     shared: SessionSlot,
+    /// The gateway's sessions that declare what their callers can answer:
+    /// one per non-empty set of relayable capabilities (sampling,
+    /// elicitation, roots; see [`capability_set`]), opened on first use and
+    /// shared by every caller without a session of its own (2026-07-28
+    /// clients) that declares that set, so that the upstream asks them what
+    /// it would ask them directly (`relay::input` carries the asking).
+    asking: [AskingSession; 7],
     /// The ready pods of a Kubernetes Service upstream.
     endpoints: Option<Arc<endpoints::Endpoints>>,
     /// Source of ids for requests the gateway originates or re-numbers.
@@ -233,6 +240,7 @@ impl Upstream {
             on_fallback: AtomicBool::new(false),
             era: ArcSwapOption::empty(),
             shared: SessionSlot::shared(),
+            asking: Default::default(),
             endpoints: pods,
             next_id: AtomicU64::new(1),
         })
@@ -339,12 +347,21 @@ impl Upstream {
             strip_modern_meta(params);
         }
         let slot = if shared {
-            &self.shared
+            self.shared_for(caller.client_capabilities)
         } else {
             caller.slot.unwrap_or(&self.shared)
         };
-        let client = match (shared, caller.client_info) {
-            (false, Some(info)) => Some((info, caller.client_capabilities.unwrap_or(&Value::Null))),
+        // A shared session that declares capabilities says so in its
+        // handshake, under the gateway's own name.
+        let declared = shared
+            .then(|| capability_set(caller.client_capabilities))
+            .filter(|set| *set != 0)
+            .map(|set| (protocol::implementation(), set_capabilities(set)));
+        let client = match (shared, caller.client_info, &declared) {
+            (false, Some(info), _) => {
+                Some((info, caller.client_capabilities.unwrap_or(&Value::Null)))
+            }
+            (true, _, Some((info, capabilities))) => Some((info, capabilities)),
             _ => None,
         };
         for attempt in 0..2 {
@@ -570,9 +587,43 @@ impl Upstream {
         }
     }
 
-    /// Stops child processes and ends the shared session.
+    /// The shared session for callers declaring `capabilities` (2026-07-28
+    /// clients; `None` for the gateway's own requests). A stdio child has
+    /// one session, whoever calls.
+    pub fn shared_for(&self, capabilities: Option<&Value>) -> &SessionSlot {
+        match capability_set(capabilities) {
+            0 => &self.shared,
+            _ if matches!(**self.link(), Link::Stdio(_)) => &self.shared,
+            set => &self.asking[usize::from(set) - 1].slot,
+        }
+    }
+
+    /// Claims the following of the asking session for `capabilities`'s
+    /// stream (see `relay::standalone`); false when another has it, or
+    /// when there is no such session.
+    pub fn claim_asking_stream(&self, capabilities: Option<&Value>) -> bool {
+        match capability_set(capabilities) {
+            0 => false,
+            set => !self.asking[usize::from(set) - 1]
+                .followed
+                .swap(true, Ordering::AcqRel),
+        }
+    }
+
+    pub fn release_asking_stream(&self, capabilities: Option<&Value>) {
+        if let set @ 1.. = capability_set(capabilities) {
+            self.asking[usize::from(set) - 1]
+                .followed
+                .store(false, Ordering::Release);
+        }
+    }
+
+    /// Stops child processes and ends the shared sessions.
     pub async fn shutdown(&self) {
         self.end_session(&self.shared).await;
+        for asking in &self.asking {
+            self.end_session(&asking.slot).await;
+        }
         if let Link::Stdio(link) = &**self.link() {
             link.stop().await;
         }
@@ -627,6 +678,46 @@ fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, caller: &Call
 
 /// The part of a client's capabilities an upstream may use through the
 /// gateway: the requests the gateway relays back to the client.
+/// A shared session that declares capabilities, and whether its stream is
+/// being followed.
+struct AskingSession {
+    slot: SessionSlot,
+    followed: AtomicBool,
+}
+
+impl Default for AskingSession {
+    fn default() -> Self {
+        AskingSession {
+            slot: SessionSlot::shared(),
+            followed: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The relayable capabilities a caller declares, as a number from 0 (none)
+/// to 7: sampling 1, elicitation 2, roots 4.
+pub fn capability_set(capabilities: Option<&Value>) -> u8 {
+    let Some(capabilities) = capabilities else {
+        return 0;
+    };
+    [("sampling", 1), ("elicitation", 2), ("roots", 4)]
+        .into_iter()
+        .filter(|(key, _)| capabilities.get(key).is_some())
+        .map(|(_, bit)| bit)
+        .sum()
+}
+
+/// The capabilities a shared session declares for a set.
+fn set_capabilities(set: u8) -> Value {
+    let mut declared = serde_json::Map::new();
+    for (key, bit) in [("sampling", 1), ("elicitation", 2), ("roots", 4)] {
+        if set & bit != 0 {
+            declared.insert(key.to_string(), json!({}));
+        }
+    }
+    Value::Object(declared)
+}
+
 fn relayable(capabilities: &Value) -> Value {
     let mut out = serde_json::Map::new();
     for key in ["sampling", "elicitation", "roots"] {

@@ -135,8 +135,40 @@ impl Upstream {
         if self.era().is_none_or(|era| *era == Era::Modern) {
             return Ok(None);
         }
-        let deadline = Instant::now() + PROBE_TIMEOUT;
         let client = client_info.map(|info| (info, client_capabilities));
+        self.open_session_stream(link, slot, client).await
+    }
+
+    /// Opens the GET stream of the shared session that declares
+    /// `capabilities` (see [`Upstream::shared_for`]), establishing it if
+    /// needed. `None` as for [`Upstream::open_client_stream`].
+    pub async fn open_asking_stream(
+        &self,
+        capabilities: Option<&Value>,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let Link::Http(link) = &**self.link() else {
+            return Ok(None);
+        };
+        let set = super::capability_set(capabilities);
+        if set == 0 || self.era().is_none_or(|era| *era == Era::Modern) {
+            return Ok(None);
+        }
+        let (info, declared) = (protocol::implementation(), super::set_capabilities(set));
+        self.open_session_stream(
+            link,
+            self.shared_for(capabilities),
+            Some((&info, &declared)),
+        )
+        .await
+    }
+
+    async fn open_session_stream(
+        &self,
+        link: &super::http::HttpLink,
+        slot: &SessionSlot,
+        client: Option<(&Value, &Value)>,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let deadline = Instant::now() + PROBE_TIMEOUT;
         let session = slot
             .get_or_init(|| Box::pin(self.initialize(client, deadline)))
             .await?;
@@ -155,10 +187,33 @@ impl Upstream {
     async fn open_listen(
         &self,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        self.listen(listen_request(self.fresh_id())).await
+    }
+
+    /// Opens `subscriptions/listen` on a modern HTTP upstream for
+    /// `notifications/resources/updated` of `uris` (what replaced 2025's
+    /// `resources/subscribe`); `None` when it offers no such stream.
+    pub async fn listen_to_resources(
+        &self,
+        uris: &[String],
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
+        let message = json!({
+            "jsonrpc": "2.0", "id": self.fresh_id(), "method": "subscriptions/listen",
+            "params": {
+                "_meta": gateway_meta(),
+                "notifications": { "resourceSubscriptions": uris },
+            },
+        });
+        self.listen(message).await
+    }
+
+    async fn listen(
+        &self,
+        message: Value,
+    ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
         let Link::Http(link) = &**self.link() else {
             return Ok(None);
         };
-        let message = listen_request(self.fresh_id());
         let version = HeaderValue::from_static(protocol::MODERN);
         let headers = super::http::PostHeaders {
             version: Some(&version),

@@ -17,6 +17,11 @@
 //   logs:         collect notifications/message data (reported as "logs"); a
 //                 number: wait up to 10 s after the calls until that many came
 //                 (they travel on the GET stream, apart from the calls' answers)
+//   subscribe:    ["uri", ...] resources/subscribe before the calls (2025 clients);
+//                 notifications/resources/updated are collected ("resourceUpdates",
+//                 their URIs); awaitUpdates: N waits up to 10 s after the calls
+//                 until N came
+//   logLevel:     logging/setLevel before the calls (2025 clients)
 //   reads:        ["uri", ...] read with resources/read after the calls, the
 //                 result checked by the SDK's own (era-strict) schema
 //
@@ -63,6 +68,7 @@ async function main() {
     return { roots: plan.roots };
   };
   const logs = [];
+  const resourceUpdates = [];
   let client, transport, isRpcError, negotiated, listAllTools, callTool;
   if (mode === 'legacy') {
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
@@ -76,6 +82,11 @@ async function main() {
     if (plan.roots) client.setRequestHandler(types.ListRootsRequestSchema, listRoots);
     if (plan.logs) {
       client.setNotificationHandler(types.LoggingMessageNotificationSchema, (n) => logs.push(n.params.data));
+    }
+    if (plan.subscribe) {
+      client.setNotificationHandler(types.ResourceUpdatedNotificationSchema, (n) =>
+        resourceUpdates.push(n.params.uri),
+      );
     }
     callTool = (params, requestOptions) => client.callTool(params, undefined, requestOptions);
     // v1 throws McpError for JSON-RPC error responses (and for its own
@@ -117,6 +128,8 @@ async function main() {
 
   await client.connect(transport);
   const tools = (await listAllTools()).map((t) => t.name);
+  for (const uri of plan.subscribe ?? []) await client.subscribeResource({ uri });
+  if (plan.logLevel) await client.setLoggingLevel(plan.logLevel);
 
   const calls = [];
   for (const { name, arguments: args, progress, abortAfterMs } of plan.calls ?? []) {
@@ -144,6 +157,12 @@ async function main() {
     }
   }
 
+  if (plan.awaitUpdates) {
+    const deadline = Date.now() + 10000;
+    while (resourceUpdates.length < plan.awaitUpdates && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   if (typeof plan.logs === 'number') {
     const deadline = Date.now() + 10000;
     while (logs.length < plan.logs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -167,6 +186,7 @@ async function main() {
     tools,
     calls,
     reads,
+    resourceUpdates,
     samplings,
     rootsLists,
     logs,

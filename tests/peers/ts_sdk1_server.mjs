@@ -1,8 +1,10 @@
 // A 2025-era MCP server written in a few lines on the TypeScript SDK 1.x, as
-// most servers in the wild are: its tool handlers ask the client for input
-// with `createMessage`, `elicitInput` and `listRoots` WITHOUT a related
-// request id, so the SDK sends those requests on the session's standalone
-// GET stream, not on the call's own stream.
+// most servers in the wild are. Its `*_unrelated` tool handlers ask the
+// client for input with `createMessage`, `elicitInput` and `listRoots`
+// WITHOUT a related request id, so the SDK sends those requests on the
+// session's standalone GET stream, not on the call's own stream; its
+// `*_related` ones ask through the handler's `extra.sendRequest`, which goes
+// on the call's own stream (as rmcp and the Python SDK always do).
 //
 // Usage: node tests/peers/ts_sdk1_server.mjs <port>
 // Ready: stderr gets "ts_sdk1_server ready on http://127.0.0.1:<port>/mcp".
@@ -12,7 +14,11 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  isInitializeRequest,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 const port = Number(process.argv[2] ?? 0);
@@ -48,6 +54,63 @@ function newServer() {
     async () => {
       const result = await server.server.listRoots();
       return text(`roots: ${result.roots.map((r) => r.uri).join(',')}`);
+    },
+  );
+  server.registerTool(
+    'sample_related',
+    { description: 'Asks the client to sample, on this request', inputSchema: { prompt: z.string() } },
+    async ({ prompt }, extra) => {
+      const result = await extra.sendRequest(
+        {
+          method: 'sampling/createMessage',
+          params: { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 20 },
+        },
+        CreateMessageResultSchema,
+      );
+      return text(`sampled: ${result.content.text}`);
+    },
+  );
+  server.registerTool(
+    'elicit_related',
+    { description: 'Asks the client for input, on this request', inputSchema: {} },
+    async (_args, extra) => {
+      const result = await extra.sendRequest(
+        {
+          method: 'elicitation/create',
+          params: {
+            message: 'Your name?',
+            requestedSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+          },
+        },
+        ElicitResultSchema,
+      );
+      return text(`elicited: ${result.action} ${JSON.stringify(result.content ?? {})}`);
+    },
+  );
+  server.registerTool(
+    'two_rounds_related',
+    { description: 'Asks the client twice, on this request', inputSchema: {} },
+    async (_args, extra) => {
+      const ask = (message) =>
+        extra.sendRequest(
+          {
+            method: 'elicitation/create',
+            params: { message, requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } },
+          },
+          ElicitResultSchema,
+        );
+      const first = await ask('First?');
+      const second = await ask('Second?');
+      return text(`rounds: ${first.content?.name} ${second.content?.name}`);
+    },
+  );
+  server.registerTool(
+    'log_levels',
+    { description: 'Logs "an info" at info and "an error" at error, in that order', inputSchema: {} },
+    async (_args, extra) => {
+      await server.server.sendLoggingMessage({ level: 'info', data: 'an info' }, extra.sessionId);
+      await server.server.sendLoggingMessage({ level: 'error', data: 'an error' }, extra.sessionId);
+      return text('logged');
     },
   );
   server.registerTool(
