@@ -48,7 +48,7 @@ use rmcp::{
         CompleteRequestParams, CompleteResult, CompletionInfo, ContentBlock, CreateMessageRequest,
         CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ErrorCode,
         GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, InputRequest,
-        InputRequests, InputRequiredResult, JsonObject, ListPromptsResult,
+        InputRequests, InputRequiredResult, InputResponses, JsonObject, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListRootsRequest, ListToolsResult,
         LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
         ProgressNotificationParam, Prompt, PromptArgument, PromptMessage, ProtocolVersion,
@@ -242,6 +242,10 @@ async fn serve_http(
                 continue;
             }
         };
+        // Event streams go out in several small writes: without this,
+        // Nagle and delayed ACKs add about 40 ms to each reused connection's
+        // answer.
+        let _ = stream.set_nodelay(true);
         let service = service.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
@@ -723,29 +727,66 @@ impl Upstream {
         if !declared {
             return refuse(format!("The client does not support {what}"));
         }
-        let request = match request {
-            InputRequest::CreateMessage(request) => ServerRequest::CreateMessageRequest(request),
-            InputRequest::Elicitation(request) => ServerRequest::ElicitRequest(request),
-            InputRequest::ListRoots(request) => ServerRequest::ListRootsRequest(request),
-            other => {
-                return Err(ErrorData::internal_error(
-                    format!("cannot send {other:?} to the client"),
-                    None,
-                ));
-            }
-        };
-        let result = context.peer.send_request(request).await.map_err(|error| {
-            ErrorData::internal_error(format!("client request failed: {error}"), None)
-        })?;
-        let answer = match result {
-            ClientResult::CreateMessageResult(result) => serde_json::to_value(result),
-            ClientResult::ElicitResult(result) => serde_json::to_value(result),
-            other => serde_json::to_value(other),
-        };
-        answer
+        send_to_client(context, request)
+            .await
             .map(ClientAnswer::Ready)
-            .map_err(|error| ErrorData::internal_error(error.to_string(), None))
     }
+
+    /// A 2025 session has no `InputRequiredResult`: the 2026-07-28 fixtures
+    /// ask there as a 2025 server does, one request at a time on the call's
+    /// stream, and run again with the answers (as the SDKs' legacy shims
+    /// do), so a 2025-only server behind a gateway looks like the real ones.
+    async fn answer_in_legacy_session(
+        &self,
+        mut params: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+        mut response: Result<CallToolResponse, ErrorData>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        for _ in 0..8 {
+            let required = match response? {
+                CallToolResponse::InputRequired(required) => required,
+                done => return Ok(done),
+            };
+            let mut answers = InputResponses::new();
+            for (key, request) in required.input_requests.unwrap_or_default() {
+                answers.insert(key, send_to_client(context, request).await?);
+            }
+            params.input_responses = Some(answers);
+            params.request_state = required.request_state;
+            response = match self.mrtr_tool(&params.name, &params, context).await {
+                Some(response) => response,
+                None => return Err(ErrorData::internal_error("not an input fixture", None)),
+            };
+        }
+        Err(ErrorData::internal_error("too many rounds of input", None))
+    }
+}
+
+/// Sends `request` to the client on the call's stream; its result as JSON.
+async fn send_to_client(
+    context: &RequestContext<RoleServer>,
+    request: InputRequest,
+) -> Result<Value, ErrorData> {
+    let request = match request {
+        InputRequest::CreateMessage(request) => ServerRequest::CreateMessageRequest(request),
+        InputRequest::Elicitation(request) => ServerRequest::ElicitRequest(request),
+        InputRequest::ListRoots(request) => ServerRequest::ListRootsRequest(request),
+        other => {
+            return Err(ErrorData::internal_error(
+                format!("cannot send {other:?} to the client"),
+                None,
+            ));
+        }
+    };
+    let result = context.peer.send_request(request).await.map_err(|error| {
+        ErrorData::internal_error(format!("client request failed: {error}"), None)
+    })?;
+    let answer = match result {
+        ClientResult::CreateMessageResult(result) => serde_json::to_value(result),
+        ClientResult::ElicitResult(result) => serde_json::to_value(result),
+        other => serde_json::to_value(other),
+    };
+    answer.map_err(|error| ErrorData::internal_error(error.to_string(), None))
 }
 
 fn elicitation(message: &str, schema: Value) -> Result<InputRequest, ErrorData> {
@@ -1406,6 +1447,11 @@ impl ServerHandler for Upstream {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if let Some(response) = self.mrtr_tool(&params.name, &params, &context).await {
+            if !is_2026_or_later(&context) {
+                return self
+                    .answer_in_legacy_session(params, &context, response)
+                    .await;
+            }
             return response;
         }
         let response = match params.name.as_ref() {
@@ -1622,7 +1668,7 @@ impl ServerHandler for Upstream {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let messages = match request.name.as_str() {
             "test_simple_prompt" => vec![PromptMessage::new_text(
@@ -1666,7 +1712,18 @@ impl ServerHandler for Upstream {
                     None => {
                         let ask =
                             ask_for("What context should the prompt use?", "context", "string")?;
-                        return Ok(input_required([("user_context", ask)], None).into());
+                        if is_2026_or_later(&context) {
+                            return Ok(input_required([("user_context", ask)], None).into());
+                        }
+                        // A 2025 session: asked on the request's stream.
+                        let answer = send_to_client(&context, ask).await?;
+                        let context = accepted(Some(&answer), "context")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| ErrorData::invalid_params("no context given", None))?;
+                        vec![PromptMessage::new_text(
+                            Role::User,
+                            format!("Answer using this context: {context}"),
+                        )]
                     }
                 }
             }
