@@ -7,19 +7,8 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use support::*;
-
-/// The TypeScript SDK v2 server of `tests/peers/ts_v2_server.mjs`
-/// (2026-07-28 only).
-fn ts_v2_server() -> (Proc, String) {
-    let mut command = Command::new("node");
-    command.arg(peers().join("ts_v2_server.mjs")).arg("0");
-    let (proc, line) = Proc::start(command, "ts_v2_server ready on");
-    (proc, url_in(&line))
-}
 
 fn updates(output: &Value) -> Vec<&str> {
     output["resourceUpdates"]

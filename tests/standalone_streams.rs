@@ -7,18 +7,8 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use support::*;
-
-/// The TypeScript SDK 1.x server of `tests/peers/ts_sdk1_server.mjs`.
-fn ts_sdk1_server() -> (Proc, String) {
-    let mut command = Command::new("node");
-    command.arg(peers().join("ts_sdk1_server.mjs")).arg("0");
-    let (proc, line) = Proc::start(command, "ts_sdk1_server ready on");
-    (proc, url_in(&line))
-}
 
 fn plan(prefix: &str) -> Value {
     json!({

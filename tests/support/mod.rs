@@ -176,6 +176,26 @@ pub fn everything() -> (Proc, String) {
     (proc, format!("http://{address}/mcp"))
 }
 
+/// A TypeScript SDK 1.x server (`tests/peers/ts_sdk1_server.mjs`): 2025
+/// era, asking for input both outside any call and on the call's stream.
+pub fn ts_sdk1_server() -> (Proc, String) {
+    need_node_modules();
+    let mut command = Command::new("node");
+    command.arg(peers().join("ts_sdk1_server.mjs")).arg("0");
+    let (proc, line) = Proc::start(command, "ts_sdk1_server ready on");
+    (proc, url_in(&line))
+}
+
+/// A TypeScript SDK v2 server (`tests/peers/ts_v2_server.mjs`), 2026-07-28
+/// only.
+pub fn ts_v2_server() -> (Proc, String) {
+    need_node_modules();
+    let mut command = Command::new("node");
+    command.arg(peers().join("ts_v2_server.mjs")).arg("0");
+    let (proc, line) = Proc::start(command, "ts_v2_server ready on");
+    (proc, url_in(&line))
+}
+
 /// The Python SDK's MCPServer (`tests/peers/py_server.py`).
 pub fn py_server(transport: &str, extra: &[&str]) -> (Proc, String) {
     py_server_on("0", transport, extra)
