@@ -16,7 +16,7 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
 use crate::pool::{Pool, Unavailable};
 use crate::protocol::{self, Era};
-use crate::relay::{forward_request, subscriptions};
+use crate::relay::{forward_request, standalone, subscriptions};
 use crate::traces::{self, Span};
 use crate::upstream::Upstream;
 
@@ -131,17 +131,30 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
             Outcome::Accepted
         }
         // A 2025 client answering a request relayed to it from an upstream.
-        Message::Response { id, body } => match &request.client {
-            Client::Legacy(session) if session.answer(&id, body) => Outcome::Accepted,
-            _ => Outcome::error(
-                StatusCode::BAD_REQUEST,
-                Some(&id),
-                RpcError::new(
-                    jsonrpc::INVALID_REQUEST,
-                    "no request with this id is waiting for an answer",
-                ),
-            ),
-        },
+        Message::Response { id, body } => {
+            // Answers to the gateway's own asking (MRTR toward a 2025
+            // client) wait here; a relayed upstream request names its
+            // upstream session in its id, for whichever replica this is.
+            let delivered = match &request.client {
+                Client::Legacy(session) if session.has_waiter(&id) => session.answer(&id, body),
+                Client::Legacy(session) => {
+                    standalone::deliver_answer(request.pool, session, &id, body).await
+                }
+                Client::Modern => false,
+            };
+            if delivered {
+                Outcome::Accepted
+            } else {
+                Outcome::error(
+                    StatusCode::BAD_REQUEST,
+                    Some(&id),
+                    RpcError::new(
+                        jsonrpc::INVALID_REQUEST,
+                        "no request with this id is waiting for an answer",
+                    ),
+                )
+            }
+        }
     }
 }
 

@@ -96,3 +96,82 @@ fn a_short_session_key_is_refused_without_echoing_it() {
         "{stderr}"
     );
 }
+
+/// A request an upstream sends a client outside any call reaches it on its
+/// GET stream at one replica, and the client's answer may reach another
+/// (a plain Service spreads a client's connections): the id it answers
+/// names the upstream session, which the sealed session carries to every
+/// replica, so the answer lands where the request came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_relayed_at_one_replica_is_answered_at_another() {
+    let (_server, url) = ts_sdk1_server();
+    let replica = || {
+        Gateway::start_with_env(
+            &format!(
+                "sessions:\n  key: \"${{SESSION_KEY}}\"\nupstreams:\n  - name: sdk1\n    url: \"{url}\"\n"
+            ),
+            &[("SESSION_KEY", KEY)],
+        )
+    };
+    let (a, b) = (replica(), replica());
+    for gateway in [&a, &b] {
+        gateway.wait_for_tools(&["sdk1_sample_unrelated"]).await;
+    }
+    let initialize = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"raw-test","version":"0"}}}"#;
+    let response = post(&a.mcp(), &legacy_headers(None), initialize).await;
+    let session = response.header("mcp-session-id").expect("session id");
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(
+        post(&a.mcp(), &legacy_headers(Some(&session)), initialized)
+            .await
+            .status,
+        202
+    );
+
+    // The client's GET stream on replica A; the call on A too.
+    let mut stream = EventStream::open("GET", &a.mcp(), &stream_headers(&session), "").await;
+    assert_eq!(stream.status, 200);
+    let call = tokio::spawn({
+        let (mcp, session) = (a.mcp(), session.clone());
+        async move {
+            let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sdk1_sample_unrelated","arguments":{"prompt":"hi"}}}"#;
+            post(&mcp, &legacy_headers(Some(&session)), body).await
+        }
+    });
+    let request = loop {
+        let message = stream
+            .next(std::time::Duration::from_secs(15))
+            .await
+            .expect("the upstream's request on the client's stream");
+        if message["method"] == "sampling/createMessage" {
+            break message;
+        }
+    };
+
+    // The answer reaches replica B.
+    let answer = serde_json::json!({
+        "jsonrpc": "2.0", "id": request["id"],
+        "result": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "from b" } },
+    });
+    let answered = post(
+        &b.mcp(),
+        &legacy_headers(Some(&session)),
+        &answer.to_string(),
+    )
+    .await;
+    assert_eq!(answered.status, 202, "{:?}", answered.body);
+
+    let done = call.await.unwrap();
+    let text = String::from_utf8_lossy(&done.body).to_string();
+    assert!(text.contains("sampled: from b"), "{text}");
+
+    // An id naming no request of this session's is refused.
+    let bogus = serde_json::json!({ "jsonrpc": "2.0", "id": "sb:nope:1", "result": {} });
+    let refused = post(
+        &b.mcp(),
+        &legacy_headers(Some(&session)),
+        &bogus.to_string(),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+}

@@ -162,6 +162,11 @@ impl ClientSession {
         (id, rx)
     }
 
+    /// Whether a request of the gateway's own waits for an answer with `id`.
+    pub fn has_waiter(&self, id: &Value) -> bool {
+        lock(&self.awaiting).contains_key(&id.to_string())
+    }
+
     /// The client answered a request of ours; false if none had that id.
     pub fn answer(&self, id: &Value, response: Value) -> bool {
         // Taken out before sending: the lock is not held while the

@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::front::sessions::ClientSession;
-use crate::jsonrpc;
 use crate::pool::Pool;
 use crate::sse;
 use crate::upstream::session::SessionSlot;
@@ -180,9 +179,14 @@ async fn follow(
 
 /// Relays a request the upstream made of the client (sampling, elicitation,
 /// roots, ping) on `stream` (the client's own, or the stream of one of its
-/// calls) under an id of the client session's, and answers the upstream on
-/// the session it asked on when the client answers, or with an error when
-/// the client cannot or does not.
+/// calls), or answers it with an error when the client cannot take it.
+///
+/// The id the client sees names the upstream and the upstream's own id
+/// ([`relayed_id`]), so that whichever replica the client's answer reaches
+/// takes it to the same upstream session ([`deliver_answer`]): a sealed
+/// client session carries its upstream sessions to every replica. Nothing
+/// waits on this replica; an unanswered request runs out on the
+/// upstream's own timeout, as it would directly.
 pub async fn ask_client_on(
     upstream: &Arc<Upstream>,
     slot: Option<&Arc<SessionSlot>>,
@@ -201,35 +205,54 @@ pub async fn ask_client_on(
         return;
     }
     let upstream_id = request.get("id").cloned().unwrap_or(Value::Null);
-    let (client_id, answer) = session.ask();
     let mut relayed = request;
-    relayed["id"] = client_id.clone();
+    relayed["id"] = relayed_id(&upstream.name, &upstream_id);
     if stream.send(frame(&relayed)).await.is_err() {
-        session.forget_ask(&client_id);
+        relayed["id"] = upstream_id;
         upstream
             .refuse_server_request(slot.map(|s| &**s), &relayed)
             .await;
-        return;
     }
-    let upstream = upstream.clone();
-    let slot = slot.cloned();
-    let session = session.clone();
-    let timeout = upstream.spec.timeout;
-    // The upstream goes on meanwhile; the answer travels on its own POST,
-    // whenever the client sends it.
-    tokio::spawn(async move {
-        let reply = match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(answer)) => answer,
-            _ => {
-                session.forget_ask(&client_id);
-                json!({ "error": { "code": jsonrpc::INTERNAL_ERROR,
-                                   "message": "the client did not answer in time" } })
-            }
-        };
-        upstream
-            .answer_server_request(slot.as_deref(), upstream_id, reply)
-            .await;
-    });
+}
+
+/// What the id of a relayed request starts with.
+const RELAYED_PREFIX: &str = "sb:";
+
+/// The id a relayed request carries to the client: the upstream's name and
+/// its own id (names have no colon, so the first one ends the name).
+fn relayed_id(upstream: &str, upstream_id: &Value) -> Value {
+    Value::String(format!("{RELAYED_PREFIX}{upstream}:{upstream_id}"))
+}
+
+/// A 2025 client's answer to a relayed request, whichever replica relayed
+/// it: sent to the upstream session this client session holds with the
+/// upstream the id names. False when the id is not one of ours.
+pub async fn deliver_answer(
+    pool: &Pool,
+    session: &ClientSession,
+    id: &Value,
+    answer: Value,
+) -> bool {
+    let Some((name, upstream_id)) = id
+        .as_str()
+        .and_then(|id| id.strip_prefix(RELAYED_PREFIX))
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return false;
+    };
+    let (Some(upstream), Ok(upstream_id)) = (
+        pool.upstream(name),
+        serde_json::from_str::<Value>(upstream_id),
+    ) else {
+        return false;
+    };
+    // A stdio child (one session, whoever calls) asks on the gateway's own.
+    let slot = session.slot(&upstream.name);
+    let asked_on = slot.peek().is_some().then_some(&*slot);
+    upstream
+        .answer_server_request(asked_on, upstream_id, answer)
+        .await;
+    true
 }
 
 /// A request on the upstream session's stream: relayed on the client's own
