@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dashmap::DashMap;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::metrics::{Held, Live};
 use crate::upstream::session::SessionSlot;
@@ -68,7 +68,7 @@ pub struct ClientSession {
     pub resource_subscriptions: Mutex<Vec<(Arc<str>, ResourceSubscriptions)>>,
     /// Upstreams whose session stream is being relayed to this client
     /// (`relay::standalone`): at most one follower each.
-    following: Mutex<Vec<Arc<str>>>,
+    following: Mutex<Vec<(Arc<str>, watch::Receiver<bool>)>>,
     /// Counts this session for as long as anything holds it.
     _live: Held,
 }
@@ -219,19 +219,24 @@ impl ClientSession {
             .filter(|tx| !tx.is_closed())
     }
 
-    /// Claims the following of `upstream`'s session stream; false when
-    /// another follower has it.
-    pub fn start_following(&self, upstream: &Arc<str>) -> bool {
+    /// Claims the following of `upstream`'s session stream: the claim, to
+    /// say `true` on once the stream is open; or, when another follower
+    /// has it, where that one says so.
+    pub fn start_following(
+        &self,
+        upstream: &Arc<str>,
+    ) -> Result<watch::Sender<bool>, watch::Receiver<bool>> {
         let mut following = lock(&self.following);
-        if following.contains(upstream) {
-            return false;
+        if let Some((_, open)) = following.iter().find(|(name, _)| name == upstream) {
+            return Err(open.clone());
         }
-        following.push(upstream.clone());
-        true
+        let (claim, open) = watch::channel(false);
+        following.push((upstream.clone(), open));
+        Ok(claim)
     }
 
     pub fn stop_following(&self, upstream: &str) {
-        lock(&self.following).retain(|name| &**name != upstream);
+        lock(&self.following).retain(|(name, _)| &**name != upstream);
     }
 
     /// Whether any request of the client's is being forwarded.

@@ -42,7 +42,9 @@ pub fn follow_all(pool: &Pool, session: &Arc<ClientSession>) {
         }
         if let Some(upstream) = pool.upstream(&name) {
             let session = session.clone();
-            tokio::spawn(async move { start(&upstream, &slot, &session).await });
+            tokio::spawn(async move {
+                start(&upstream, &slot, &session).await;
+            });
         }
     }
 }
@@ -57,36 +59,56 @@ pub async fn follow_before_call(
     slot: &Arc<SessionSlot>,
     session: &Arc<ClientSession>,
 ) {
-    start(upstream, slot, session).await;
+    // Another follower may be opening it (the client's GET came first):
+    // the call waits for that too, bounded.
+    if let Some(mut open) = start(upstream, slot, session).await {
+        let _ = tokio::time::timeout(OPEN_WAIT, open.wait_for(|open| *open)).await;
+    }
 }
 
+/// How long a call waits for another follower to open the stream.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the upstream session's stream and relays it in the background,
-/// unless a follower already does.
-async fn start(upstream: &Arc<Upstream>, slot: &Arc<SessionSlot>, session: &Arc<ClientSession>) {
-    if !upstream.may_stream_to_clients() || !session.start_following(&upstream.name) {
-        return;
+/// unless a follower already does (then: where it says it is open).
+async fn start(
+    upstream: &Arc<Upstream>,
+    slot: &Arc<SessionSlot>,
+    session: &Arc<ClientSession>,
+) -> Option<tokio::sync::watch::Receiver<bool>> {
+    if !upstream.may_stream_to_clients() {
+        return None;
     }
+    let claim = match session.start_following(&upstream.name) {
+        Ok(claim) => claim,
+        Err(open) => return Some(open),
+    };
     match upstream
         .open_client_stream(slot, session.client_info.as_ref(), &session.capabilities)
         .await
     {
         Ok(Some(messages)) => {
+            let _ = claim.send(true);
             tokio::spawn(follow(
                 upstream.clone(),
                 slot.clone(),
                 session.clone(),
                 messages,
+                claim,
             ));
         }
         // Stays claimed: this upstream offers no stream, so asking again
         // on each call would cost a request for nothing.
-        Ok(None) => {}
+        Ok(None) => {
+            let _ = claim.send(true);
+        }
         Err(error) => {
             session.stop_following(&upstream.name);
             // The call (if any) reports its own failure.
             tracing::debug!(upstream = %upstream.name, "no stream for a client's upstream session: {error}");
         }
     }
+    None
 }
 
 /// Before a 2026-07-28 client's call to a 2025-era HTTP upstream, when it
@@ -142,6 +164,8 @@ async fn follow(
     slot: Arc<SessionSlot>,
     session: Arc<ClientSession>,
     mut messages: Messages,
+    // Held while following: waiters see it close when this ends.
+    _claim: tokio::sync::watch::Sender<bool>,
 ) {
     let _open = crate::metrics::Live::FollowedStream.held();
     loop {
