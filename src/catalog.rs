@@ -115,6 +115,19 @@ impl CatalogChange {
         self.aggregate.any() || self.servers.values().any(|c| c.any())
     }
 
+    /// Adds what `other` says changed.
+    pub fn absorb(&mut self, other: CatalogChange) {
+        let or = |into: &mut Changes, from: Changes| {
+            into.tools |= from.tools;
+            into.prompts |= from.prompts;
+            into.resources |= from.resources;
+        };
+        or(&mut self.aggregate, other.aggregate);
+        for (server, changes) in other.servers {
+            or(self.servers.entry(server).or_default(), changes);
+        }
+    }
+
     /// The changes seen on one endpoint (`None`: the aggregated one).
     pub fn for_scope(&self, scope: Option<&str>) -> Changes {
         match scope {

@@ -330,8 +330,9 @@ pub enum Live {
     /// An HTTP+SSE upstream connection: the channel of one upstream
     /// session on that transport.
     SseUpstreamConnection,
-    /// A request relayed to a client (sampling, elicitation, roots),
-    /// awaiting its answer.
+    /// A request of the gateway's own to a 2025 client (the input a
+    /// 2026-07-28 upstream asked for), awaiting its answer. Requests
+    /// relayed from 2025 upstreams hold nothing: their ids route the answer.
     AwaitingAnswer,
     /// A client request forwarded to an upstream and not yet answered.
     CallInFlight,
@@ -460,7 +461,7 @@ impl Live {
             ),
             Live::AwaitingAnswer => e(
                 "switchboard_awaiting_client_answers",
-                "Requests relayed to clients (sampling, elicitation, roots) awaiting their answer.",
+                "The gateway's own requests to 2025 clients (input a 2026-07-28 upstream asked for) awaiting their answer.",
                 None,
                 "awaitingClientAnswers",
                 None,

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
+use serde_json::Value;
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::catalog::{Catalog, CatalogChange, Listing, ServerInput};
 use crate::config::{HealthSettings, UpstreamSpec};
+use crate::protocol::Relayable;
 use crate::upstream::{Signal, Upstream, UpstreamError, WatchEnd, http};
 
 /// Health of one upstream, as the pool last saw it.
@@ -108,17 +110,17 @@ pub struct Pool {
     changed: Notify,
     /// When the pool started, for the startup deadline of `/readyz`.
     started: Instant,
-    /// What each member lists to clients declaring a set of relayable
-    /// capabilities (by member and set; see `upstream::capability_set`),
-    /// for the sets clients have declared so far.
-    variants: DashMap<(Arc<str>, u8), Arc<Listing>>,
-    /// The catalog each such set of clients sees (index: the set; 0 is
-    /// [`Pool::catalog`]'s).
-    variant_catalogs: [arc_swap::ArcSwapOption<Catalog>; 8],
-    /// The sets some client has declared (bit `1 << set`).
+    /// What each member lists to clients that can be asked a set of
+    /// requests (by member and [`Relayable::index`]), for the sets clients
+    /// have declared so far.
+    variants: DashMap<(Arc<str>, usize), Arc<Listing>>,
+    /// The catalog each such set of clients sees (by [`Relayable::index`];
+    /// the empty set's is [`Pool::catalog`]).
+    variant_catalogs: [arc_swap::ArcSwapOption<Catalog>; Relayable::SETS],
+    /// The sets some client has declared (bit `1 << index`).
     wanted: std::sync::atomic::AtomicU8,
     /// One first fetch per set at a time.
-    first_fetch: [tokio::sync::Mutex<()>; 8],
+    first_fetch: [tokio::sync::Mutex<()>; Relayable::SETS],
 }
 
 /// Why a call for an upstream that is configured but not serving failed.
@@ -168,15 +170,15 @@ impl Pool {
         })
     }
 
-    /// The catalog as clients declaring the capabilities of `set` see it:
-    /// what each upstream lists to such a client directly. The first client
-    /// of a set waits (bounded) while every upstream is asked; the lists
-    /// are then kept fresh with the others.
-    pub async fn catalog_for(&self, set: u8) -> Arc<Catalog> {
-        let index = usize::from(set);
-        if index == 0 || index >= self.variant_catalogs.len() {
+    /// The catalog as clients that can be asked `asks` see it: what each
+    /// upstream lists to such a client directly. The first client of a set
+    /// waits (bounded) while every upstream is asked; the lists are then
+    /// kept fresh with the others ([`Pool::publish`]).
+    pub async fn catalog_for(&self, asks: Relayable) -> Arc<Catalog> {
+        if asks.is_empty() {
             return self.catalog();
         }
+        let index = asks.index();
         if let Some(catalog) = self.variant_catalogs[index].load_full() {
             return catalog;
         }
@@ -185,16 +187,19 @@ impl Pool {
             return catalog;
         }
         self.wanted
-            .fetch_or(1 << set, std::sync::atomic::Ordering::AcqRel);
-        let members: Vec<Arc<Upstream>> = self
+            .fetch_or(1 << index, std::sync::atomic::Ordering::AcqRel);
+        let ready: Vec<(Arc<Upstream>, Arc<Listing>)> = self
             .members
             .iter()
-            .map(|m| m.upstream.clone())
-            .filter(|u| u.lists_by_capabilities())
+            .filter(|m| m.upstream.lists_by_capabilities())
+            .filter_map(|m| {
+                let listing = self.listings.get(&*m.upstream.name)?.clone();
+                Some((m.upstream.clone(), listing))
+            })
             .collect();
-        let fetches = members
+        let fetches = ready
             .iter()
-            .map(|upstream| self.fetch_variant(upstream, set));
+            .map(|(upstream, listing)| self.fetch_variant(upstream, &listing.capabilities, asks));
         // Slow upstreams are filled in by their next refresh; until then
         // these clients see what the gateway's own session sees.
         let _ =
@@ -205,36 +210,26 @@ impl Pool {
             .unwrap_or_else(|| self.catalog())
     }
 
-    /// Fetches what `upstream` lists to clients declaring `set`.
-    async fn fetch_variant(&self, upstream: &Upstream, set: u8) {
-        let Some(base) = self.listings.get(&*upstream.name).map(|l| l.clone()) else {
-            return;
-        };
-        match upstream.listing_for(&base.capabilities, set).await {
+    /// Fetches and keeps what `upstream` (which declared `capabilities`)
+    /// lists to clients that can be asked `asks`.
+    async fn fetch_variant(&self, upstream: &Upstream, capabilities: &Value, asks: Relayable) {
+        match upstream.listing_for(capabilities, asks).await {
             Ok(listing) => {
                 self.variants
-                    .insert((upstream.name.clone(), set), Arc::new(listing));
+                    .insert((upstream.name.clone(), asks.index()), Arc::new(listing));
             }
             Err(error) => {
-                tracing::debug!(upstream = %upstream.name, set, "lists for declared capabilities: {error}");
+                tracing::debug!(upstream = %upstream.name, set = asks.index(), "lists for declared capabilities: {error}");
             }
         }
     }
 
-    /// Re-fetches `upstream`'s lists for every set clients have declared,
-    /// after its own lists were fetched again.
-    async fn refresh_variants(&self, upstream: &Upstream) {
-        if !upstream.lists_by_capabilities() {
-            return;
-        }
+    /// The sets of capabilities some client has declared.
+    fn wanted_sets(&self) -> impl Iterator<Item = Relayable> {
         let wanted = self.wanted.load(std::sync::atomic::Ordering::Acquire);
-        let sets: Vec<u8> = (1..8).filter(|set| wanted & (1 << set) != 0).collect();
-        if sets.is_empty() {
-            return;
-        }
-        futures_util::future::join_all(sets.iter().map(|set| self.fetch_variant(upstream, *set)))
-            .await;
-        self.rebuild();
+        (1..Relayable::SETS)
+            .filter(move |index| wanted & (1 << index) != 0)
+            .map(Relayable::from_index)
     }
 
     /// The current snapshot: one atomic load, no lock.
@@ -595,8 +590,7 @@ impl Pool {
                         "upstream ready"
                     );
                     self.set_health(&upstream.name, Health::Ready);
-                    self.publish(&upstream.name, listing);
-                    self.refresh_variants(&upstream).await;
+                    self.publish(&upstream, listing).await;
                     attempt_ended();
                     let error = self
                         .follow(&upstream, &capabilities, &suspect, &refetch)
@@ -654,19 +648,13 @@ impl Pool {
                 _ = refetch.notified() => {
                     tracing::info!(upstream = %upstream.name, "pods changed; re-fetching the lists");
                     match upstream.refresh(capabilities).await {
-                        Ok(listing) => {
-                            self.publish(&upstream.name, listing);
-                            self.refresh_variants(upstream).await;
-                        }
+                        Ok(listing) => self.publish(upstream, listing).await,
                         Err(error) => return error,
                     }
                 }
                 Some(Signal::ListChanged) = signal.recv() => {
                     match upstream.refresh(capabilities).await {
-                        Ok(listing) => {
-                            self.publish(&upstream.name, listing);
-                            self.refresh_variants(upstream).await;
-                        }
+                        Ok(listing) => self.publish(upstream, listing).await,
                         Err(error) => return error,
                     }
                 }
@@ -734,8 +722,18 @@ impl Pool {
         }
     }
 
-    fn publish(&self, name: &Arc<str>, listing: Listing) {
-        self.listings.insert(name.clone(), Arc::new(listing));
+    /// Takes an upstream's freshly fetched lists, with what it lists to
+    /// each set of capabilities clients have declared (fetched first, so
+    /// that one rebuild announces the change once).
+    async fn publish(&self, upstream: &Upstream, listing: Listing) {
+        if upstream.lists_by_capabilities() {
+            let fetches = self
+                .wanted_sets()
+                .map(|asks| self.fetch_variant(upstream, &listing.capabilities, asks));
+            futures_util::future::join_all(fetches).await;
+        }
+        self.listings
+            .insert(upstream.name.clone(), Arc::new(listing));
         self.rebuild();
         self.changed.notify_waiters();
     }
@@ -752,7 +750,7 @@ impl Pool {
                 listing: self.listings.get(&*m.upstream.name).map(|l| l.clone()),
             })
             .collect();
-        self.rebuild_variants(&inputs);
+        let mut change = self.rebuild_variants(&inputs);
         let next = Catalog::build(inputs);
         self.metrics
             .catalog_rebuilds
@@ -766,30 +764,37 @@ impl Pool {
             tracing::warn!("{collision}");
         }
         let previous = self.catalog.swap(Arc::new(next));
-        let change = previous.diff(&self.catalog.load());
-        if change.any() {
+        let own = previous.diff(&self.catalog.load());
+        if own.any() {
             tracing::info!(
-                tools = change.aggregate.tools,
-                prompts = change.aggregate.prompts,
-                resources = change.aggregate.resources,
+                tools = own.aggregate.tools,
+                prompts = own.aggregate.prompts,
+                resources = own.aggregate.resources,
                 "catalog changed"
             );
+        }
+        change.absorb(own);
+        // One announcement for everything that differs, in any set's
+        // catalog (to every stream: a list_changed is idempotent).
+        if change.any() {
             let _ = self.changes.send(Arc::new(change));
         }
     }
 
     /// Rebuilds the catalog of each set of capabilities clients declared:
     /// each ready upstream with what it lists to such clients (its own
-    /// lists where it has none for them). Called under the rebuild lock.
-    fn rebuild_variants(&self, inputs: &[ServerInput]) {
-        let wanted = self.wanted.load(std::sync::atomic::Ordering::Acquire);
-        for set in (1..8u8).filter(|set| wanted & (1 << set) != 0) {
+    /// lists where it has none for them); returns what differs. Called
+    /// under the rebuild lock.
+    fn rebuild_variants(&self, inputs: &[ServerInput]) -> CatalogChange {
+        let mut change = CatalogChange::default();
+        for asks in self.wanted_sets() {
+            let index = asks.index();
             let variant_inputs = inputs
                 .iter()
                 .map(|input| ServerInput {
                     listing: input.listing.as_ref().map(|base| {
                         self.variants
-                            .get(&(input.name.clone(), set))
+                            .get(&(input.name.clone(), index))
                             .map(|v| v.clone())
                             .unwrap_or_else(|| base.clone())
                     }),
@@ -797,16 +802,11 @@ impl Pool {
                 })
                 .collect();
             let next = Arc::new(Catalog::build(variant_inputs));
-            let previous = self.variant_catalogs[usize::from(set)].swap(Some(next.clone()));
-            // Only a real difference is announced (to every stream: a
-            // list_changed is idempotent).
-            if let Some(previous) = previous {
-                let change = previous.diff(&next);
-                if change.any() {
-                    let _ = self.changes.send(Arc::new(change));
-                }
+            if let Some(previous) = self.variant_catalogs[index].swap(Some(next.clone())) {
+                change.absorb(previous.diff(&next));
             }
         }
+        change
     }
 
     /// Stops every upstream (child processes, shared sessions).

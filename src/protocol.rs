@@ -71,6 +71,89 @@ pub const REMOVED_IN_MODERN: &[&str] = &[
     "resources/unsubscribe",
 ];
 
+/// The requests a client can be asked (relayed from an upstream), by the
+/// capabilities it declared: sampling, elicitation, roots. Worked out once
+/// from the declared capabilities; a copy is a byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayable(u8);
+
+impl Relayable {
+    /// Each capability, the request it answers, and its bit.
+    const KINDS: [(&'static str, &'static str, u8); 3] = [
+        ("sampling", "sampling/createMessage", 1),
+        ("elicitation", "elicitation/create", 2),
+        ("roots", "roots/list", 4),
+    ];
+    /// How many distinct sets there are (each has an [`index`](Self::index)).
+    pub const SETS: usize = 8;
+
+    /// What `capabilities` (a client's, as declared) let it be asked.
+    pub fn of(capabilities: Option<&Value>) -> Relayable {
+        let Some(capabilities) = capabilities else {
+            return Relayable::default();
+        };
+        Relayable(
+            Self::KINDS
+                .iter()
+                .filter(|(key, _, _)| capabilities.get(key).is_some())
+                .map(|(_, _, bit)| bit)
+                .sum(),
+        )
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// A number below [`Self::SETS`] naming this set (0: none).
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    pub fn from_index(index: usize) -> Relayable {
+        Relayable(index as u8 & 7)
+    }
+
+    /// Whether a client with this set can be asked `method`.
+    pub fn covers(self, method: &str) -> bool {
+        Self::KINDS
+            .iter()
+            .any(|(_, asked, bit)| *asked == method && self.0 & bit != 0)
+    }
+
+    /// The capabilities to declare for this set (as an `initialize` would).
+    pub fn declared(self) -> Value {
+        let declared: serde_json::Map<String, Value> = Self::KINDS
+            .iter()
+            .filter(|(_, _, bit)| self.0 & bit != 0)
+            .map(|(key, _, _)| (key.to_string(), json!({})))
+            .collect();
+        Value::Object(declared)
+    }
+
+    /// The relayable part of a client's capabilities, as it declared them
+    /// (sub-capabilities such as elicitation's modes kept).
+    pub fn of_declared(capabilities: &Value) -> Value {
+        let kept: serde_json::Map<String, Value> = Self::KINDS
+            .iter()
+            .filter_map(|(key, _, _)| Some((key.to_string(), capabilities.get(key)?.clone())))
+            .collect();
+        Value::Object(kept)
+    }
+}
+
+/// Removes the 2026-07-28 `_meta` keys (`io.modelcontextprotocol/…`) (and `_meta` itself
+/// when nothing else is left in it).
+pub fn strip_modern_meta(params: &mut serde_json::Map<String, Value>) {
+    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+    if meta.is_empty() {
+        params.remove("_meta");
+    }
+}
+
 /// Which era a peer (client or upstream) speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Era {
@@ -119,5 +202,33 @@ pub fn routed_name_key(method: &str) -> Option<&'static str> {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayable_is_what_the_client_declared_and_nothing_else() {
+        let asks = Relayable::of(Some(
+            &json!({ "sampling": {}, "roots": { "listChanged": true } }),
+        ));
+        assert!(asks.covers("sampling/createMessage") && asks.covers("roots/list"));
+        assert!(!asks.covers("elicitation/create") && !asks.covers("ping"));
+        assert_eq!(asks.declared(), json!({ "sampling": {}, "roots": {} }));
+        assert_eq!(Relayable::from_index(asks.index()), asks);
+        assert!(
+            Relayable::of(None).is_empty() && Relayable::of(Some(&json!({ "x": {} }))).is_empty()
+        );
+        let all = Relayable::of(Some(
+            &json!({ "sampling": {}, "elicitation": {}, "roots": {} }),
+        ));
+        assert_eq!(all.index(), Relayable::SETS - 1);
+        // A client's own sub-capabilities are kept when passed on.
+        assert_eq!(
+            Relayable::of_declared(&json!({ "elicitation": { "url": {} }, "experimental": {} })),
+            json!({ "elicitation": { "url": {} } })
+        );
     }
 }

@@ -301,13 +301,12 @@ async fn handle_request(
                         // for that, but the wait and its outcome.
                         None if request.caller.may_use(name) => {
                             match request.pool.await_owner(name).await {
-                                // Served since this request's snapshot was
-                                // taken, or really unknown.
-                                None => lookup(&request.pool.catalog()).ok_or_else(unknown)?,
                                 Some(Err(unavailable)) => {
                                     return Err(unavailable_failure(unavailable));
                                 }
-                                Some(Ok(())) => {
+                                // Ready now, or served since this request's
+                                // snapshot was taken, or really unknown.
+                                None | Some(Ok(())) => {
                                     lookup(&request.pool.catalog()).ok_or_else(unknown)?
                                 }
                             }

@@ -173,10 +173,7 @@ impl Front {
         let scope = scope.map(str::to_owned);
         // Answered on the stream, whenever it is ready; this POST is done.
         tokio::spawn(async move {
-            let catalog = front
-                .pool
-                .catalog_for(crate::upstream::capability_set(Some(&session.capabilities)))
-                .await;
+            let catalog = front.pool.catalog_for(session.asks).await;
             let routed = router::Request {
                 pool: &front.pool,
                 catalog,

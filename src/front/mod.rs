@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::auth::Caller;
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::pool::Pool;
-use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
+use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID, Relayable};
 use crate::router::{self, Client, Outcome};
 use crate::traces::{Span, Tracer};
 use crate::upstream::session::UpstreamSession;
@@ -212,14 +212,11 @@ impl Front {
 
         // What the client declares it can answer decides what some
         // upstreams list to it.
-        let declared = match &client {
-            Client::Legacy(session) => Some(&session.capabilities),
-            Client::Modern => modern::meta_capabilities(&message),
+        let asks = match &client {
+            Client::Legacy(session) => session.asks,
+            Client::Modern => Relayable::of(modern::meta_capabilities(&message)),
         };
-        let catalog = self
-            .pool
-            .catalog_for(crate::upstream::capability_set(declared))
-            .await;
+        let catalog = self.pool.catalog_for(asks).await;
         let routed = router::Request {
             pool: &self.pool,
             catalog,

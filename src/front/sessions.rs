@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::metrics::{Held, Live};
+use crate::protocol::Relayable;
 use crate::upstream::session::SessionSlot;
 
 /// How a client session is opened: under which id, on which transport.
@@ -36,6 +37,8 @@ pub struct ClientSession {
     /// What the client declared in `initialize` (sampling, elicitation,
     /// roots): passed on to upstreams so they may ask it.
     pub capabilities: Value,
+    /// What it can be asked, worked out once from `capabilities`.
+    pub asks: Relayable,
     /// The endpoint the session was opened on: `None` for `/mcp`, or the
     /// server name of `/servers/{name}/mcp`. A session is only valid there.
     pub scope: Option<Arc<str>>,
@@ -62,6 +65,8 @@ pub struct ClientSession {
     /// The client's own stream (GET, or the HTTP+SSE stream), held weakly:
     /// the stream ends when the listeners drop it, whoever else relays on it.
     stream: Mutex<Option<mpsc::WeakSender<Bytes>>>,
+    /// Woken when the client opens a stream.
+    stream_opened: Notify,
     /// Resources the client subscribed to on 2026-07-28 upstreams, which
     /// take subscriptions on a `subscriptions/listen` stream the gateway
     /// holds for the client (`relay::subscriptions`).
@@ -71,6 +76,16 @@ pub struct ClientSession {
     following: Mutex<Vec<(Arc<str>, watch::Receiver<bool>)>>,
     /// Counts this session for as long as anything holds it.
     _live: Held,
+}
+
+/// Whether a client's upstream session stream is followed (see
+/// [`ClientSession::start_following`]).
+pub enum Following {
+    /// By the caller now: it says `true` on the claim once it is open.
+    Claimed(watch::Sender<bool>),
+    /// By another, which says so here once it is open.
+    Opening(watch::Receiver<bool>),
+    Open,
 }
 
 /// A client session's resource subscriptions with one upstream, and the
@@ -139,14 +154,7 @@ impl ClientSession {
     /// Whether the client declared the capability a server-to-client
     /// request needs.
     pub fn can_answer(&self, method: &str) -> bool {
-        let capability = match method {
-            "sampling/createMessage" => "sampling",
-            "elicitation/create" => "elicitation",
-            "roots/list" => "roots",
-            "ping" => return true,
-            _ => return false,
-        };
-        self.capabilities.get(capability).is_some()
+        method == "ping" || self.asks.covers(method)
     }
 
     /// A request for the client: its id (unique in this session) and where
@@ -209,6 +217,23 @@ impl ClientSession {
     /// GET replaces the previous one).
     pub fn set_stream(&self, stream: &mpsc::Sender<Bytes>) {
         *lock(&self.stream) = Some(stream.downgrade());
+        self.stream_opened.notify_waiters();
+    }
+
+    /// The client's stream, waiting up to `wait` for it to open (a
+    /// client's GET may trail its first call).
+    pub async fn stream_within(&self, wait: Duration) -> Option<mpsc::Sender<Bytes>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let opened = self.stream_opened.notified();
+            tokio::pin!(opened);
+            // Registered before looking, so an opening in between is seen.
+            opened.as_mut().enable();
+            if let Some(stream) = self.stream() {
+                return Some(stream);
+            }
+            tokio::time::timeout_at(deadline, opened).await.ok()?;
+        }
     }
 
     /// The client's open stream, if it holds one.
@@ -219,20 +244,20 @@ impl ClientSession {
             .filter(|tx| !tx.is_closed())
     }
 
-    /// Claims the following of `upstream`'s session stream: the claim, to
-    /// say `true` on once the stream is open; or, when another follower
-    /// has it, where that one says so.
-    pub fn start_following(
-        &self,
-        upstream: &Arc<str>,
-    ) -> Result<watch::Sender<bool>, watch::Receiver<bool>> {
+    /// Claims the following of `upstream`'s session stream, unless
+    /// another follower has it (open, or still opening).
+    pub fn start_following(&self, upstream: &Arc<str>) -> Following {
         let mut following = lock(&self.following);
-        if let Some((_, open)) = following.iter().find(|(name, _)| name == upstream) {
-            return Err(open.clone());
+        match following.iter().find(|(name, _)| name == upstream) {
+            // What every call after the first finds: no copy, no wait.
+            Some((_, open)) if *open.borrow() => Following::Open,
+            Some((_, open)) => Following::Opening(open.clone()),
+            None => {
+                let (claim, open) = watch::channel(false);
+                following.push((upstream.clone(), open));
+                Following::Claimed(claim)
+            }
         }
-        let (claim, open) = watch::channel(false);
-        following.push((upstream.clone(), open));
-        Ok(claim)
     }
 
     pub fn stop_following(&self, upstream: &str) {
@@ -309,6 +334,7 @@ impl Sessions {
             id: id.clone(),
             version,
             client_info,
+            asks: Relayable::of(Some(&capabilities)),
             capabilities,
             scope,
             subject,
@@ -318,6 +344,7 @@ impl Sessions {
             next_request: AtomicU64::new(1),
             log_level: Mutex::new(None),
             stream: Mutex::new(None),
+            stream_opened: Notify::new(),
             following: Mutex::default(),
             resource_subscriptions: Mutex::default(),
             last_used: AtomicU64::new(self.now_ms()),

@@ -33,9 +33,8 @@ const INPUT_KEY: &str = "input";
 
 /// An upstream call held until the client answers the input it asked for.
 struct Held {
+    /// The call, and who made it: only they may answer.
     relay: Relay,
-    /// Who asked: only they may answer.
-    subject: Option<String>,
     /// The rest of the upstream's answer stream.
     messages: Messages,
     /// The upstream's id of the request the client must answer.
@@ -56,17 +55,15 @@ pub fn is_ours(params: Option<&Value>) -> bool {
 
 /// Holds the call and returns the `InputRequiredResult` frame's response
 /// for the client, asking what `request` (from the upstream) asks.
-pub(super) fn hold(
-    relay: Relay,
-    subject: Option<String>,
-    messages: Messages,
-    request: Value,
-) -> Value {
+pub(super) fn hold(relay: Relay, messages: Messages, mut request: Value) -> Value {
     let state = format!("{STATE_PREFIX}{}", uuid::Uuid::new_v4().simple());
-    let asked = request.get("id").cloned().unwrap_or(Value::Null);
-    let mut input = json!({ "method": request.get("method").cloned().unwrap_or(Value::Null) });
-    if let Some(params) = request.get("params") {
-        input["params"] = params.clone();
+    let asked = request
+        .get_mut("id")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    let mut input = json!({ "method": request.get_mut("method").map(Value::take) });
+    if let Some(params) = request.get_mut("params") {
+        input["params"] = params.take();
     }
     let response = json!({
         "jsonrpc": "2.0",
@@ -82,7 +79,6 @@ pub(super) fn hold(
         state.clone(),
         Held {
             relay,
-            subject,
             messages,
             asked,
         },
@@ -112,7 +108,7 @@ pub async fn resume(
         .unwrap_or_default();
     // Another caller's, or another upstream's, is as good as unknown.
     let held = HELD.remove_if(state, |_, held| {
-        &*held.relay.upstream.name == upstream && held.subject.as_deref() == subject
+        &*held.relay.upstream.name == upstream && held.relay.subject.as_deref() == subject
     });
     let Some((_, held)) = held else {
         return Err(RpcError::new(
@@ -125,9 +121,11 @@ pub async fn resume(
         mut relay,
         messages,
         asked,
-        ..
     } = held;
-    let answer = match params.pointer(&format!("/inputResponses/{INPUT_KEY}")) {
+    let given = params
+        .get("inputResponses")
+        .and_then(|responses| responses.get(INPUT_KEY));
+    let answer = match given {
         Some(response) => json!({ "result": response }),
         None => json!({ "error": { "code": jsonrpc::INVALID_PARAMS,
                                    "message": "the client gave no answer" } }),
@@ -140,21 +138,4 @@ pub async fn resume(
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(relay.run(Some(messages), None, tx));
     Ok(rx)
-}
-
-/// Whether a 2026-07-28 client declared, in this request's `_meta`, the
-/// capability an upstream request needs.
-pub(super) fn client_can_answer(capabilities: Option<&Value>, method: &str) -> bool {
-    let capability = match method {
-        "sampling/createMessage" => "sampling",
-        "elicitation/create" => "elicitation",
-        "roots/list" => "roots",
-        _ => return false,
-    };
-    capabilities.is_some_and(|c| c.get(capability).is_some())
-}
-
-/// Held calls, for the live counts.
-pub fn held() -> usize {
-    HELD.len()
 }

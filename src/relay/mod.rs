@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::front::sessions::{ClientSession, Tracked};
 use crate::jsonrpc::{self, RpcError};
-use crate::protocol::{self, Era};
+use crate::protocol::{self, Era, Relayable};
 use crate::router::{Client, Failure, Outcome, Request};
 use crate::sse;
 use crate::traces::{Span, SpanKind};
@@ -48,8 +48,8 @@ pub async fn forward_request(
     // A 2026-07-28 client answering input a 2025 upstream asked for: the
     // held call goes on, it is not sent again.
     if request.is_modern() && input::is_ours(message.get("params")) {
-        let subject = request.caller.subject().map(|s| s.to_string());
-        return input::resume(id, &message["params"], &upstream.name, subject.as_deref())
+        let subject = request.caller.subject().map(|s| &**s);
+        return input::resume(id, &message["params"], &upstream.name, subject)
             .await
             .map(Outcome::Stream)
             .map_err(|rpc| (StatusCode::OK, rpc));
@@ -109,21 +109,22 @@ pub async fn forward_request(
         Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
         Client::Modern => (None, None),
     };
-    // What a 2026-07-28 client says it can answer, should a 2025 upstream
-    // ask it for input.
-    let client_capabilities = session
-        .is_none()
-        .then(|| {
+    // What the client can be asked, should a 2025 upstream ask: a 2025
+    // client declared it once, a 2026-07-28 one says so per request.
+    let asks = match &session {
+        Some(session) => session.asks,
+        None => Relayable::of(
             message
-                .pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities")
-                .cloned()
-        })
-        .flatten();
+                .get("params")
+                .and_then(|params| params.get("_meta"))
+                .and_then(|meta| meta.get(protocol::META_CLIENT_CAPABILITIES)),
+        ),
+    };
     match (&session, &slot) {
         (Some(session), Some(slot)) => {
             standalone::follow_before_call(upstream, slot, session).await
         }
-        _ => standalone::follow_asking_before_call(upstream, client_capabilities.as_ref()).await,
+        _ => standalone::follow_asking_before_call(upstream, asks).await,
     }
     // A 2025 client cancels with a notification naming this id.
     let tracked = session.as_ref().map(|s| s.track(id));
@@ -135,7 +136,7 @@ pub async fn forward_request(
             .and_then(Value::as_str)
             .is_some_and(protocol::is_cacheable),
     };
-    let subject = request.caller.subject().map(|s| s.to_string());
+    let subject = request.caller.subject().cloned();
     // Only a 2026 upstream's input request to a 2025 client needs the
     // request again (to retry it with the answers).
     let bridge_input = session.is_some() && adapt.upstream_modern && may_need_input(&message);
@@ -150,7 +151,7 @@ pub async fn forward_request(
         message,
         slot.as_deref(),
         session.as_deref(),
-        client_capabilities.as_ref(),
+        asks,
         forwarded,
     );
     let reply = tokio::select! {
@@ -176,7 +177,7 @@ pub async fn forward_request(
         upstream: upstream.clone(),
         session,
         slot,
-        client_capabilities,
+        asks,
         subject,
         adapt,
         id: id.clone(),
@@ -284,7 +285,7 @@ async fn send(
     message: Value,
     slot: Option<&SessionSlot>,
     session: Option<&ClientSession>,
-    modern_capabilities: Option<&Value>,
+    asks: Relayable,
     forwarded: &[(http::HeaderName, http::HeaderValue)],
 ) -> Result<Reply, UpstreamError> {
     let log_level = session.and_then(|s| s.log_level());
@@ -295,9 +296,8 @@ async fn send(
             slot,
             client_info: session.and_then(|s| s.client_info.as_ref()),
             log_level: log_level.as_deref(),
-            // A 2026-07-28 client's pick the shared session that declares
-            // the same (Upstream::shared_for).
-            client_capabilities: session.map(|s| &s.capabilities).or(modern_capabilities),
+            client_capabilities: session.map(|s| &s.capabilities),
+            asks,
         },
     };
     upstream.call(call).await
@@ -320,11 +320,10 @@ struct Relay {
     session: Option<Arc<ClientSession>>,
     /// The client's upstream session slot (2025 clients).
     slot: Option<Arc<SessionSlot>>,
-    /// What a 2026-07-28 client declared it can answer (its request's
-    /// `_meta`).
-    client_capabilities: Option<Value>,
+    /// What the client can be asked.
+    asks: Relayable,
     /// The authenticated caller, to whom a held call belongs.
-    subject: Option<String>,
+    subject: Option<Arc<str>>,
     adapt: Adapt,
     /// The client's request id.
     id: Value,
@@ -406,8 +405,7 @@ impl Relay {
                 {
                     // The answer to this request ends this exchange; the
                     // client's retry takes the call on (relay::input).
-                    let subject = self.subject.clone();
-                    let response = input::hold(self, subject, stream, message);
+                    let response = input::hold(self, stream, message);
                     let _ = tx.send(frame(&response)).await;
                     return;
                 }
@@ -454,7 +452,7 @@ impl Relay {
     fn answer_slot(&self) -> &SessionSlot {
         match &self.slot {
             Some(slot) => slot,
-            None => self.upstream.shared_for(self.client_capabilities.as_ref()),
+            None => self.upstream.shared_for(self.asks),
         }
     }
 
@@ -466,7 +464,7 @@ impl Relay {
             && request
                 .get("method")
                 .and_then(Value::as_str)
-                .is_some_and(|m| input::client_can_answer(self.client_capabilities.as_ref(), m))
+                .is_some_and(|method| self.asks.covers(method))
     }
 
     /// A request the upstream makes of the client in the middle of a call
@@ -583,7 +581,7 @@ impl Relay {
             retry,
             self.slot.as_deref(),
             Some(&session),
-            None,
+            session.asks,
             &self.forwarded,
         )
         .await
@@ -600,6 +598,18 @@ impl Relay {
     }
 }
 
+/// Sends a notification from `upstream` on the client's own stream, if it
+/// holds one; one it has fallen too far behind to take is dropped (and
+/// logged), never waited for.
+fn notify_client(session: &ClientSession, message: &Value, upstream: &str) {
+    if let Some(stream) = session.stream()
+        && stream.try_send(frame(message)).is_err()
+    {
+        tracing::debug!(upstream, "client stream full: notification dropped");
+    }
+}
+
+/// One message as an event-stream frame.
 fn frame(message: &Value) -> Bytes {
     sse::encode_message(message.to_string().as_bytes())
 }

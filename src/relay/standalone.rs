@@ -19,9 +19,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::front::sessions::ClientSession;
+use crate::front::sessions::{ClientSession, Following};
 use crate::pool::Pool;
-use crate::sse;
+use crate::protocol::Relayable;
 use crate::upstream::session::SessionSlot;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -53,7 +53,8 @@ pub fn follow_all(pool: &Pool, session: &Arc<ClientSession>) {
 /// exists and its stream is followed, so that a request the upstream sends
 /// during the call has somewhere to go (a TS SDK 1.x server drops one sent
 /// while no GET stream is open, and the call then waits for its timeout).
-/// Costs a handshake and a GET once per client session and upstream.
+/// Costs a handshake and a GET once per client session and upstream; every
+/// later call finds it open under one lock.
 pub async fn follow_before_call(
     upstream: &Arc<Upstream>,
     slot: &Arc<SessionSlot>,
@@ -70,7 +71,8 @@ pub async fn follow_before_call(
 const OPEN_WAIT: Duration = Duration::from_secs(5);
 
 /// Opens the upstream session's stream and relays it in the background,
-/// unless a follower already does (then: where it says it is open).
+/// unless a follower already does (then, if it is still opening: where it
+/// says it is open).
 async fn start(
     upstream: &Arc<Upstream>,
     slot: &Arc<SessionSlot>,
@@ -80,8 +82,9 @@ async fn start(
         return None;
     }
     let claim = match session.start_following(&upstream.name) {
-        Ok(claim) => claim,
-        Err(open) => return Some(open),
+        Following::Claimed(claim) => claim,
+        Following::Opening(open) => return Some(open),
+        Following::Open => return None,
     };
     match upstream
         .open_client_stream(slot, session.client_info.as_ref(), &session.capabilities)
@@ -118,41 +121,33 @@ async fn start(
 /// request is answered at once with an error (a TS SDK 1.x server would
 /// otherwise drop it for want of a stream, and its tool wait for its
 /// timeout).
-pub async fn follow_asking_before_call(upstream: &Arc<Upstream>, capabilities: Option<&Value>) {
-    if !upstream.may_stream_to_clients() || !upstream.claim_asking_stream(capabilities) {
+pub async fn follow_asking_before_call(upstream: &Arc<Upstream>, asks: Relayable) {
+    if !upstream.may_stream_to_clients() || !upstream.claim_asking_stream(asks) {
         return;
     }
-    match upstream.open_asking_stream(capabilities).await {
+    match upstream.open_asking_stream(asks).await {
         Ok(Some(messages)) => {
-            tokio::spawn(refuse_unattributable(
-                upstream.clone(),
-                capabilities.cloned(),
-                messages,
-            ));
+            tokio::spawn(refuse_unattributable(upstream.clone(), asks, messages));
         }
         // Stays claimed: no stream to follow.
         Ok(None) => {}
         Err(error) => {
-            upstream.release_asking_stream(capabilities);
+            upstream.release_asking_stream(asks);
             tracing::debug!(upstream = %upstream.name, "no stream for a shared session: {error}");
         }
     }
 }
 
-async fn refuse_unattributable(
-    upstream: Arc<Upstream>,
-    capabilities: Option<Value>,
-    mut messages: Messages,
-) {
+async fn refuse_unattributable(upstream: Arc<Upstream>, asks: Relayable, mut messages: Messages) {
     // One of the gateway's own sessions' streams.
     let _open = crate::metrics::Live::WatchStream.held();
     while let Some(Ok(message)) = messages.recv().await {
         if message.get("id").is_some() && message.get("method").is_some() {
-            let slot = upstream.shared_for(capabilities.as_ref());
+            let slot = upstream.shared_for(asks);
             upstream.refuse_server_request(Some(slot), &message).await;
         }
     }
-    upstream.release_asking_stream(capabilities.as_ref());
+    upstream.release_asking_stream(asks);
 }
 
 type Messages = mpsc::Receiver<Result<Value, UpstreamError>>;
@@ -187,13 +182,7 @@ async fn follow(
                 ));
             }
             (Some(method), None) if method.ends_with("/list_changed") => {}
-            (Some(_), None) => {
-                if let Some(stream) = session.stream()
-                    && stream.try_send(frame(&message)).is_err()
-                {
-                    tracing::debug!(upstream = %upstream.name, "client stream full: notification dropped");
-                }
-            }
+            (Some(_), None) => super::notify_client(&session, &message, &upstream.name),
             _ => {}
         }
     }
@@ -231,7 +220,7 @@ pub async fn ask_client_on(
     let upstream_id = request.get("id").cloned().unwrap_or(Value::Null);
     let mut relayed = request;
     relayed["id"] = relayed_id(&upstream.name, &upstream_id);
-    if stream.send(frame(&relayed)).await.is_err() {
+    if stream.send(super::frame(&relayed)).await.is_err() {
         relayed["id"] = upstream_id;
         upstream
             .refuse_server_request(slot.map(|s| &**s), &relayed)
@@ -287,20 +276,8 @@ async fn ask_client(
     session: Arc<ClientSession>,
     request: Value,
 ) {
-    let waited_until = tokio::time::Instant::now() + STREAM_WAIT;
-    let stream = loop {
-        match session.stream() {
-            Some(stream) => break Some(stream),
-            None if tokio::time::Instant::now() >= waited_until => break None,
-            None => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    };
-    match stream {
+    match session.stream_within(STREAM_WAIT).await {
         Some(stream) => ask_client_on(&upstream, Some(&slot), &session, request, &stream).await,
         None => upstream.refuse_server_request(Some(&slot), &request).await,
     }
-}
-
-fn frame(message: &Value) -> Bytes {
-    sse::encode_message(message.to_string().as_bytes())
 }

@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::front::sessions::{ClientSession, ResourceSubscriptions};
 use crate::protocol;
-use crate::sse;
 use crate::upstream::Upstream;
 
 /// Wait before listening again after the upstream ended the stream.
@@ -120,23 +119,10 @@ async fn follow(
                         return;
                     };
                     // A 2025 client knows nothing of the subscription id.
-                    if let Some(meta) = message
-                        .pointer_mut("/params/_meta")
-                        .and_then(Value::as_object_mut)
-                    {
-                        meta.remove(protocol::META_SUBSCRIPTION_ID);
-                        if meta.is_empty() {
-                            message["params"]
-                                .as_object_mut()
-                                .map(|params| params.remove("_meta"));
-                        }
+                    if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+                        protocol::strip_modern_meta(params);
                     }
-                    if let Some(stream) = session.stream() {
-                        let frame = sse::encode_message(message.to_string().as_bytes());
-                        if stream.try_send(frame).is_err() {
-                            tracing::debug!(upstream = %upstream.name, "client stream full: resource update dropped");
-                        }
-                    }
+                    super::notify_client(&session, &message, &upstream.name);
                 }
             }
             Ok(None) => {

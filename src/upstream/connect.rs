@@ -11,11 +11,11 @@ use tokio::time::Instant;
 
 use super::session::UpstreamSession;
 use super::{
-    CONNECT_TIMEOUT, Caller, Era, Link, Reply, Upstream, UpstreamError, gateway_meta, relayable,
+    CONNECT_TIMEOUT, Caller, Era, Link, Reply, Upstream, UpstreamError, gateway_meta,
     response_result, single_response,
 };
 use crate::catalog::Listing;
-use crate::protocol;
+use crate::protocol::{self, Relayable};
 
 impl Upstream {
     /// Probes the era (`server/discover`, falling back to `initialize`) and
@@ -70,18 +70,17 @@ impl Upstream {
         self.fetch_listing(capabilities.clone(), deadline).await
     }
 
-    /// The lists as a client declaring the capabilities of `set` (see
-    /// [`super::capability_set`]) sees them: a server may offer a tool only
-    /// to clients that can answer what it asks. Fetched on the shared
-    /// session that declares them (2025 era), or with them in `_meta`.
+    /// The lists as a client that can be asked `asks` sees them: a server
+    /// may offer a tool only to clients that can answer what it asks.
+    /// Fetched on the shared session that declares the same (2025 era), or
+    /// with it in `_meta`.
     pub async fn listing_for(
         &self,
         capabilities: &Value,
-        set: u8,
+        asks: Relayable,
     ) -> Result<Listing, UpstreamError> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
-        let declared = super::set_capabilities(set);
-        self.fetch_listing_as(capabilities.clone(), Some(&declared), deadline)
+        self.fetch_listing_as(capabilities.clone(), asks, deadline)
             .await
     }
 
@@ -97,13 +96,14 @@ impl Upstream {
         capabilities: Value,
         deadline: Instant,
     ) -> Result<Listing, UpstreamError> {
-        self.fetch_listing_as(capabilities, None, deadline).await
+        self.fetch_listing_as(capabilities, Relayable::default(), deadline)
+            .await
     }
 
     async fn fetch_listing_as(
         &self,
         capabilities: Value,
-        declared: Option<&Value>,
+        asks: Relayable,
         deadline: Instant,
     ) -> Result<Listing, UpstreamError> {
         let mut listing = Listing {
@@ -111,24 +111,22 @@ impl Upstream {
             ..Listing::default()
         };
         if capabilities.get("tools").is_some() {
-            listing.tools = self
-                .list_all("tools/list", "tools", declared, deadline)
-                .await?;
+            listing.tools = self.list_all("tools/list", "tools", asks, deadline).await?;
         }
         if capabilities.get("prompts").is_some() {
             listing.prompts = self
-                .list_all("prompts/list", "prompts", declared, deadline)
+                .list_all("prompts/list", "prompts", asks, deadline)
                 .await?;
         }
         if capabilities.get("resources").is_some() {
             listing.resources = self
-                .list_all("resources/list", "resources", declared, deadline)
+                .list_all("resources/list", "resources", asks, deadline)
                 .await?;
             listing.resource_templates = self
                 .list_all(
                     "resources/templates/list",
                     "resourceTemplates",
-                    declared,
+                    asks,
                     deadline,
                 )
                 .await
@@ -175,7 +173,7 @@ impl Upstream {
         // (sampling, elicitation, roots: relayed to it); the gateway's
         // shared session declares nothing, so nothing is asked there.
         let (client_info, capabilities) = match client {
-            Some((info, capabilities)) => (Some(info), relayable(capabilities)),
+            Some((info, capabilities)) => (Some(info), Relayable::of_declared(capabilities)),
             None => (None, json!({})),
         };
         let message = json!({
@@ -267,7 +265,7 @@ impl Upstream {
         &self,
         method: &str,
         key: &str,
-        declared: Option<&Value>,
+        asks: Relayable,
         deadline: Instant,
     ) -> Result<Vec<Value>, UpstreamError> {
         let mut items = Vec::new();
@@ -286,7 +284,8 @@ impl Upstream {
                 slot: None,
                 client_info: None,
                 log_level: None,
-                client_capabilities: declared,
+                client_capabilities: None,
+                asks,
             };
             let (reply, id) = self.request(message, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;

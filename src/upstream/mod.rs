@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::config::{LegacySse, TransportSpec, UpstreamSpec};
 use crate::jsonrpc;
-use crate::protocol::{self, Era};
+use crate::protocol::{self, Era, Relayable};
 use session::{SessionSlot, UpstreamSession};
 
 /// Why a call to an upstream failed.
@@ -90,6 +90,10 @@ pub struct Caller<'a> {
     /// What a 2025 client declared it can answer; a modern client's
     /// per-request `_meta` already says so.
     pub client_capabilities: Option<&'a Value>,
+    /// What the caller can be asked: a caller without a session of its
+    /// own (a 2026-07-28 client, the gateway's lists for such clients)
+    /// goes on the shared session that declares the same.
+    pub asks: Relayable,
 }
 
 /// One call to forward.
@@ -158,11 +162,11 @@ pub struct Upstream {
     shared: SessionSlot,
     /// The gateway's sessions that declare what their callers can answer:
     /// one per non-empty set of relayable capabilities (sampling,
-    /// elicitation, roots; see [`capability_set`]), opened on first use and
+    /// elicitation, roots; see [`Relayable`]), opened on first use and
     /// shared by every caller without a session of its own (2026-07-28
     /// clients) that declares that set, so that the upstream asks them what
     /// it would ask them directly (`relay::input` carries the asking).
-    asking: [AskingSession; 7],
+    asking: [AskingSession; Relayable::SETS - 1],
     /// The ready pods of a Kubernetes Service upstream.
     endpoints: Option<Arc<endpoints::Endpoints>>,
     /// Source of ids for requests the gateway originates or re-numbers.
@@ -344,19 +348,17 @@ impl Upstream {
         // A 2025 upstream must not see a modern client's per-request keys:
         // the session already negotiated what they say.
         if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
-            strip_modern_meta(params);
+            protocol::strip_modern_meta(params);
         }
         let slot = if shared {
-            self.shared_for(caller.client_capabilities)
+            self.shared_for(caller.asks)
         } else {
             caller.slot.unwrap_or(&self.shared)
         };
         // A shared session that declares capabilities says so in its
         // handshake, under the gateway's own name.
-        let declared = shared
-            .then(|| capability_set(caller.client_capabilities))
-            .filter(|set| *set != 0)
-            .map(|set| (protocol::implementation(), set_capabilities(set)));
+        let declared = (shared && !caller.asks.is_empty())
+            .then(|| (protocol::implementation(), caller.asks.declared()));
         let client = match (shared, caller.client_info, &declared) {
             (false, Some(info), _) => {
                 Some((info, caller.client_capabilities.unwrap_or(&Value::Null)))
@@ -571,6 +573,7 @@ impl Upstream {
             client_info: None,
             log_level: None,
             client_capabilities: None,
+            asks: Relayable::default(),
         };
         let deadline = Instant::now() + self.spec.timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;
@@ -587,35 +590,34 @@ impl Upstream {
         }
     }
 
-    /// The shared session for callers declaring `capabilities` (2026-07-28
-    /// clients; `None` for the gateway's own requests). A stdio child has
+    /// The shared session for callers that can be asked `asks` (2026-07-28
+    /// clients; none for the gateway's own requests). A stdio child has
     /// one session, whoever calls.
-    pub fn shared_for(&self, capabilities: Option<&Value>) -> &SessionSlot {
-        match capability_set(capabilities) {
-            0 => &self.shared,
-            _ if matches!(**self.link(), Link::Stdio(_)) => &self.shared,
-            set => &self.asking[usize::from(set) - 1].slot,
+    pub fn shared_for(&self, asks: Relayable) -> &SessionSlot {
+        match self.asking(asks) {
+            Some(asking) if !matches!(**self.link(), Link::Stdio(_)) => &asking.slot,
+            _ => &self.shared,
         }
     }
 
-    /// Claims the following of the asking session for `capabilities`'s
-    /// stream (see `relay::standalone`); false when another has it, or
+    /// Claims the following of the stream of the shared session for
+    /// `asks` (see `relay::standalone`); false when another has it, or
     /// when there is no such session.
-    pub fn claim_asking_stream(&self, capabilities: Option<&Value>) -> bool {
-        match capability_set(capabilities) {
-            0 => false,
-            set => !self.asking[usize::from(set) - 1]
-                .followed
-                .swap(true, Ordering::AcqRel),
+    pub fn claim_asking_stream(&self, asks: Relayable) -> bool {
+        self.asking(asks)
+            .is_some_and(|asking| !asking.followed.swap(true, Ordering::AcqRel))
+    }
+
+    pub fn release_asking_stream(&self, asks: Relayable) {
+        if let Some(asking) = self.asking(asks) {
+            asking.followed.store(false, Ordering::Release);
         }
     }
 
-    pub fn release_asking_stream(&self, capabilities: Option<&Value>) {
-        if let set @ 1.. = capability_set(capabilities) {
-            self.asking[usize::from(set) - 1]
-                .followed
-                .store(false, Ordering::Release);
-        }
+    /// The shared session that declares `asks`; none for the empty set
+    /// (that one is `shared`).
+    fn asking(&self, asks: Relayable) -> Option<&AskingSession> {
+        asks.index().checked_sub(1).map(|index| &self.asking[index])
     }
 
     /// Stops child processes and ends the shared sessions.
@@ -657,11 +659,9 @@ fn ensure_modern_meta(params: &mut serde_json::Map<String, Value>, caller: &Call
     meta.entry(protocol::META_PROTOCOL_VERSION)
         .or_insert_with(|| protocol::MODERN.into());
     meta.entry(protocol::META_CLIENT_CAPABILITIES)
-        .or_insert_with(|| {
-            caller
-                .client_capabilities
-                .map(relayable)
-                .unwrap_or_else(|| json!({}))
+        .or_insert_with(|| match caller.client_capabilities {
+            Some(capabilities) => Relayable::of_declared(capabilities),
+            None => caller.asks.declared(),
         });
     if let Some(level) = log_level {
         meta.entry(protocol::META_LOG_LEVEL)
@@ -691,52 +691,6 @@ impl Default for AskingSession {
             slot: SessionSlot::shared(),
             followed: AtomicBool::new(false),
         }
-    }
-}
-
-/// The relayable capabilities a caller declares, as a number from 0 (none)
-/// to 7: sampling 1, elicitation 2, roots 4.
-pub fn capability_set(capabilities: Option<&Value>) -> u8 {
-    let Some(capabilities) = capabilities else {
-        return 0;
-    };
-    [("sampling", 1), ("elicitation", 2), ("roots", 4)]
-        .into_iter()
-        .filter(|(key, _)| capabilities.get(key).is_some())
-        .map(|(_, bit)| bit)
-        .sum()
-}
-
-/// The capabilities a shared session declares for a set.
-fn set_capabilities(set: u8) -> Value {
-    let mut declared = serde_json::Map::new();
-    for (key, bit) in [("sampling", 1), ("elicitation", 2), ("roots", 4)] {
-        if set & bit != 0 {
-            declared.insert(key.to_string(), json!({}));
-        }
-    }
-    Value::Object(declared)
-}
-
-fn relayable(capabilities: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for key in ["sampling", "elicitation", "roots"] {
-        if let Some(value) = capabilities.get(key) {
-            out.insert(key.to_string(), value.clone());
-        }
-    }
-    Value::Object(out)
-}
-
-/// Removes the 2026-07-28 per-request `_meta` keys (and `_meta` itself
-/// when nothing else is left in it).
-fn strip_modern_meta(params: &mut serde_json::Map<String, Value>) {
-    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else {
-        return;
-    };
-    meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
-    if meta.is_empty() {
-        params.remove("_meta");
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
     Caller, Era, Link, Reply, Upstream, UpstreamError, gateway_meta, response_result,
     single_response,
 };
-use crate::protocol;
+use crate::protocol::{self, Relayable};
 
 /// Something the upstream told the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,37 +129,26 @@ impl Upstream {
         client_info: Option<&Value>,
         client_capabilities: &Value,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
-        let Link::Http(link) = &**self.link() else {
+        let Some(link) = self.legacy_http() else {
             return Ok(None);
         };
-        if self.era().is_none_or(|era| *era == Era::Modern) {
-            return Ok(None);
-        }
         let client = client_info.map(|info| (info, client_capabilities));
         self.open_session_stream(link, slot, client).await
     }
 
-    /// Opens the GET stream of the shared session that declares
-    /// `capabilities` (see [`Upstream::shared_for`]), establishing it if
+    /// Opens the GET stream of the shared session for callers that can be
+    /// asked `asks` (see [`Upstream::shared_for`]), establishing it if
     /// needed. `None` as for [`Upstream::open_client_stream`].
     pub async fn open_asking_stream(
         &self,
-        capabilities: Option<&Value>,
+        asks: Relayable,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
-        let Link::Http(link) = &**self.link() else {
+        let Some(link) = self.legacy_http().filter(|_| !asks.is_empty()) else {
             return Ok(None);
         };
-        let set = super::capability_set(capabilities);
-        if set == 0 || self.era().is_none_or(|era| *era == Era::Modern) {
-            return Ok(None);
-        }
-        let (info, declared) = (protocol::implementation(), super::set_capabilities(set));
-        self.open_session_stream(
-            link,
-            self.shared_for(capabilities),
-            Some((&info, &declared)),
-        )
-        .await
+        let (info, declared) = (protocol::implementation(), asks.declared());
+        self.open_session_stream(link, self.shared_for(asks), Some((&info, &declared)))
+            .await
     }
 
     async fn open_session_stream(
@@ -179,7 +168,16 @@ impl Upstream {
     /// Whether a client's own session with this upstream has a stream of
     /// its own to follow (2025-era Streamable HTTP).
     pub fn may_stream_to_clients(&self) -> bool {
-        matches!(&**self.link(), Link::Http(_)) && self.era().is_some_and(|era| *era != Era::Modern)
+        self.legacy_http().is_some()
+    }
+
+    /// The link of a 2025-era Streamable HTTP upstream: the one kind whose
+    /// sessions have GET streams of their own.
+    fn legacy_http(&self) -> Option<&super::http::HttpLink> {
+        match &**self.link() {
+            Link::Http(link) if self.era().is_some_and(|era| *era != Era::Modern) => Some(link),
+            _ => None,
+        }
     }
 
     /// Opens `subscriptions/listen` on a modern HTTP upstream; `None` when
@@ -256,6 +254,7 @@ impl Upstream {
             client_info: None,
             log_level: None,
             client_capabilities: None,
+            asks: Relayable::default(),
         };
         let deadline = Instant::now() + timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;
