@@ -27,12 +27,7 @@ fn capable(calls: Value) -> Value {
 }
 
 fn gated_listed(output: &Value, prefix: &str) -> Vec<String> {
-    let tools: Vec<&str> = output["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let tools = tool_names(output);
     GATED
         .iter()
         .map(|name| format!("{prefix}{name}"))

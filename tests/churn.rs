@@ -301,13 +301,13 @@ async fn legacy_sessions_leave_nothing_behind() {
     let url = fixture.mcp();
 
     // Six sessions: the first three declare roots (server-everything then
-    // asks them for theirs), the first five hold a GET stream; each calls
-    // every upstream.
+    // asks them for theirs) and elicitation, the first five hold a GET
+    // stream; each calls every upstream.
     let mut sessions = Vec::new();
     let mut streams = Vec::new();
     for i in 0..6 {
         let capabilities = if i < 3 {
-            json!({ "roots": {} })
+            json!({ "roots": {}, "elicitation": {} })
         } else {
             json!({})
         };
@@ -341,6 +341,27 @@ async fn legacy_sessions_leave_nothing_behind() {
     .await;
     assert_eq!(accepted.status, 202, "{:?}", accepted.body);
 
+    // The gateway's own asking does wait: a 2026-07-28 upstream's
+    // InputRequiredResult becomes an elicitation/create on session 2's
+    // call, left unanswered (until the session expires, below).
+    let call = json!({ "jsonrpc": "2.0", "id": 11, "method": "tools/call",
+                       "params": { "name": "modern_test_elicitation",
+                                   "arguments": { "message": "Who are you?" } } });
+    let mut asking = EventStream::open(
+        "POST",
+        &url,
+        &legacy_headers(Some(&sessions[2])),
+        &call.to_string(),
+    )
+    .await;
+    assert_eq!(asking.status, 200);
+    next_request(&mut asking, "elicitation/create").await;
+    fixture
+        .wait_until("the gateway's question awaits its answer", |c| {
+            count(c, "/live/awaitingClientAnswers") == 1
+        })
+        .await;
+
     // The upstream ends session 4's upstream session on its own: the next
     // call opens another one, transparently.
     let before = session_info(&url, &sessions[4], "legacy_session_info", 7).await;
@@ -368,15 +389,16 @@ async fn legacy_sessions_leave_nothing_behind() {
             legacy_call(&url, &session, "legacy_sleep", json!({ "ms": 60000 })).await
         })
     };
+    // (Session 2's asking call is in flight too.)
     fixture
         .wait_until("the sleeping call is in flight", |c| {
-            count(c, "/live/callsInFlight") == 1
+            count(c, "/live/callsInFlight") == 2
         })
         .await;
     sleeping.abort();
     fixture
         .wait_until("the dropped call is no longer in flight", |c| {
-            count(c, "/live/callsInFlight") == 0
+            count(c, "/live/callsInFlight") == 1
         })
         .await;
 
@@ -397,7 +419,7 @@ async fn legacy_sessions_leave_nothing_behind() {
     assert_eq!(count(&open, "/live/upstreamSessions/client"), 12);
     // Held for every client with a stream of its own.
     assert!(count(&open, "/live/upstreamStreams/client") >= 8, "{open}");
-    assert_eq!(count(&open, "/live/awaitingClientAnswers"), 0);
+    assert_eq!(count(&open, "/live/awaitingClientAnswers"), 1);
     let metrics = fixture.metrics().await;
     assert_eq!(
         metrics.get("switchboard_client_sessions{transport=\"streamable-http\"}"),

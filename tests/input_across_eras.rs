@@ -22,15 +22,6 @@ fn plan(prefix: &str) -> Value {
     })
 }
 
-fn texts(output: &Value) -> Vec<Value> {
-    output["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|call| json!({ "text": call["text"], "error": call["error"] }))
-        .collect()
-}
-
 fn modern_call(name: &str, extra: Value, capabilities: Value) -> String {
     let mut params = json!({ "name": name, "arguments": {},
         "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -41,19 +32,6 @@ fn modern_call(name: &str, extra: Value, capabilities: Value) -> String {
         }
     }
     json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params }).to_string()
-}
-
-/// The one JSON-RPC response in a JSON or event-stream body.
-fn response_of(body: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(body);
-    if let Ok(value) = serde_json::from_str::<Value>(&text) {
-        return value;
-    }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .find(|message| message.get("result").is_some() || message.get("error").is_some())
-        .unwrap_or_else(|| panic!("no response in {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -70,12 +48,12 @@ async fn a_2026_client_answers_a_2025_upstreams_input_as_a_2025_client_does_dire
         json!({ "text": "elicited: accept {\"name\":\"Ada\"}", "error": null }),
         json!({ "text": "rounds: Ada Ada", "error": null }),
     ];
-    assert_eq!(texts(&direct), expected, "directly: {direct}");
+    assert_eq!(call_outcomes(&direct), expected, "directly: {direct}");
 
     for (endpoint, prefix) in [(gateway.mcp(), "sdk1_"), (gateway.server_mcp("sdk1"), "")] {
         let through = ts_client(&endpoint, "modern", &plan(prefix));
         assert_eq!(through["protocolVersion"], "2026-07-28");
-        assert_eq!(texts(&through), expected, "{endpoint}: {through}");
+        assert_eq!(call_outcomes(&through), expected, "{endpoint}: {through}");
         assert_eq!(through["samplings"], 1, "{endpoint}: {through}");
         assert_eq!(
             through["elicitations"], 3,
@@ -101,7 +79,7 @@ async fn held_input_is_asked_once_and_a_foreign_or_undeclared_one_fails_cleanly(
         &modern_call("sdk1_elicit_related", json!({}), elicitation.clone()),
     )
     .await;
-    let first = response_of(&first.body);
+    let first = first.json();
     let result = &first["result"];
     assert_eq!(result["resultType"], "input_required", "{first}");
     assert_eq!(
@@ -123,7 +101,7 @@ async fn held_input_is_asked_once_and_a_foreign_or_undeclared_one_fails_cleanly(
         &modern_call("sdk1_elicit_related", answer.clone(), elicitation.clone()),
     )
     .await;
-    let done = response_of(&done.body);
+    let done = done.json();
     assert_eq!(
         done.pointer("/result/content/0/text"),
         Some(&json!("elicited: accept {\"name\":\"Grace\"}")),
@@ -139,7 +117,7 @@ async fn held_input_is_asked_once_and_a_foreign_or_undeclared_one_fails_cleanly(
         &modern_call("sdk1_elicit_related", answer, elicitation),
     )
     .await;
-    let again = response_of(&again.body);
+    let again = again.json();
     assert_eq!(again["error"]["code"], -32602, "{again}");
     assert!(
         again["error"]["message"]
@@ -157,7 +135,7 @@ async fn held_input_is_asked_once_and_a_foreign_or_undeclared_one_fails_cleanly(
         &modern_call("sdk1_elicit_related", json!({}), json!({})),
     )
     .await;
-    let undeclared = response_of(&undeclared.body);
+    let undeclared = undeclared.json();
     assert_ne!(
         undeclared.pointer("/result/resultType"),
         Some(&json!("input_required")),

@@ -26,15 +26,6 @@ fn plan(prefix: &str) -> Value {
     })
 }
 
-fn answers(output: &Value) -> Vec<Value> {
-    output["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|call| json!({ "text": call["text"], "error": call["error"] }))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn unrelated_upstream_requests_reach_the_client_as_they_do_directly() {
     let (_server, url) = ts_sdk1_server();
@@ -50,12 +41,12 @@ async fn unrelated_upstream_requests_reach_the_client_as_they_do_directly() {
         json!({ "text": "roots: file:///work", "error": null }),
         json!({ "text": "logged", "error": null }),
     ];
-    assert_eq!(answers(&direct), expected, "directly: {direct}");
+    assert_eq!(call_outcomes(&direct), expected, "directly: {direct}");
     assert_eq!(direct["logs"], json!(["a log line"]), "directly: {direct}");
 
     for (endpoint, prefix) in [(gateway.mcp(), "sdk1_"), (gateway.server_mcp("sdk1"), "")] {
         let through = ts_client(&endpoint, "legacy", &plan(prefix));
-        assert_eq!(answers(&through), expected, "{endpoint}: {through}");
+        assert_eq!(call_outcomes(&through), expected, "{endpoint}: {through}");
         assert_eq!(through["samplings"], 1, "{endpoint}: {through}");
         assert_eq!(through["elicitations"], 1, "{endpoint}: {through}");
         assert_eq!(through["rootsLists"], 1, "{endpoint}: {through}");

@@ -585,6 +585,27 @@ pub fn py_client(url: &str, plan: &Value) -> Value {
 }
 
 /// The text of a named call in a client script's output.
+/// Each call's text and error from a client script's output: what a user
+/// of the tools sees, to compare direct and through the gateway.
+pub fn call_outcomes(output: &Value) -> Vec<Value> {
+    output["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| json!({ "text": call["text"], "error": call["error"] }))
+        .collect()
+}
+
+/// The tool names a client script listed.
+pub fn tool_names(output: &Value) -> Vec<&str> {
+    output["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 pub fn call_text(output: &Value, index: usize) -> &str {
     let call = &output["calls"][index];
     assert!(call.get("error").is_none(), "call {index} failed: {call}");
