@@ -16,8 +16,9 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
 use crate::jsonrpc;
+use crate::net::client::{client, client_with};
 use crate::protocol;
-use crate::upstream::http::{HttpLink, PostHeaders, client, client_with};
+use crate::upstream::http::{HttpLink, PostHeaders};
 use crate::upstream::{Reply, UpstreamError};
 
 /// What the exchange has established so far.

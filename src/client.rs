@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::catalog::Listing;
 use crate::config::{LegacySse, Source, TransportSpec, UpstreamSpec};
-use crate::upstream::{Upstream, UpstreamError, http};
+use crate::upstream::{Upstream, UpstreamError};
 
 /// A connected MCP endpoint.
 pub struct Remote {
@@ -63,8 +63,9 @@ pub async fn connect(
         max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,
         source: Source::ConfigFile,
     };
-    let upstream =
-        Arc::new(Upstream::new(spec, http::client(), None).map_err(|e| anyhow::anyhow!(e))?);
+    let upstream = Arc::new(
+        Upstream::new(spec, crate::net::client::client(), None).map_err(|e| anyhow::anyhow!(e))?,
+    );
     let listing = upstream
         .connect()
         .await

@@ -100,8 +100,8 @@ pub struct Metrics {
     requests: Vec<[AtomicU64; 3]>,
     calls: DashMap<Arc<str>, Arc<CallStats>>,
     pub catalog_rebuilds: AtomicU64,
-    /// Refused credentials, by [`crate::auth::Failure::ALL`] position.
-    auth_failures: [AtomicU64; crate::auth::Failure::ALL.len()],
+    /// Refused credentials, by [`crate::refusal::Refusal::ALL`] position.
+    auth_failures: [AtomicU64; crate::refusal::Refusal::ALL.len()],
     rate_limited: AtomicU64,
 }
 
@@ -128,8 +128,11 @@ impl Metrics {
         self.requests[row][column].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn auth_failure(&self, failure: crate::auth::Failure) {
-        if let Some(i) = crate::auth::Failure::ALL.iter().position(|f| *f == failure) {
+    pub fn auth_failure(&self, failure: crate::refusal::Refusal) {
+        if let Some(i) = crate::refusal::Refusal::ALL
+            .iter()
+            .position(|f| *f == failure)
+        {
             self.auth_failures[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -230,7 +233,7 @@ impl Metrics {
         }
         out.push_str("# HELP switchboard_auth_failures_total Requests refused for their credentials, by reason.\n");
         out.push_str("# TYPE switchboard_auth_failures_total counter\n");
-        for (failure, count) in crate::auth::Failure::ALL.iter().zip(&self.auth_failures) {
+        for (failure, count) in crate::refusal::Refusal::ALL.iter().zip(&self.auth_failures) {
             let n = count.load(Ordering::Relaxed);
             if n > 0 {
                 let _ = writeln!(

@@ -16,7 +16,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use crate::catalog::{Catalog, CatalogChange, Listing, ServerInput};
 use crate::config::{HealthSettings, UpstreamSpec};
 use crate::protocol::Relayable;
-use crate::upstream::{Signal, Upstream, UpstreamError, WatchEnd, http};
+use crate::upstream::{InProcessServer, Signal, Upstream, UpstreamError, WatchEnd};
 
 /// Health of one upstream, as the pool last saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,9 +47,6 @@ pub enum Origin {
     Kubernetes,
 }
 
-/// The prefix of the gateway's own cluster tools.
-pub const CLUSTER_PREFIX: &str = "cluster_";
-
 /// What the pool knows of one upstream, for status reporting.
 #[derive(Debug, Clone)]
 pub struct UpstreamState {
@@ -60,6 +57,13 @@ pub struct UpstreamState {
     pub tools: usize,
     pub prompts: usize,
     pub resources: usize,
+}
+
+/// One upstream and what the pool knows of it, at one moment.
+pub struct UpstreamReport {
+    pub upstream: Arc<Upstream>,
+    /// None before its first connection attempt is recorded.
+    pub state: Option<UpstreamState>,
 }
 
 struct Member {
@@ -82,7 +86,7 @@ struct Member {
 }
 
 pub struct Pool {
-    client: http::HttpClient,
+    client: crate::net::HttpClient,
     settings: HealthSettings,
     members: DashMap<Arc<str>, Member>,
     /// What each member last listed; absent while it is not ready (or has
@@ -103,8 +107,8 @@ pub struct Pool {
     endpoints: DashMap<String, Vec<SocketAddr>>,
     /// A discovery source has not completed its first sync (`/readyz`).
     discovery_pending: std::sync::atomic::AtomicBool,
-    /// The in-process cluster tools, when enabled.
-    builtin: std::sync::OnceLock<Arc<crate::cluster_tools::ClusterTools>>,
+    /// The in-process upstream (the cluster tools), when enabled.
+    builtin: std::sync::OnceLock<Arc<dyn InProcessServer>>,
     /// Woken whenever an upstream's health or listing changes: callers
     /// waiting for an upstream that is not ready yet look again.
     changed: Notify,
@@ -148,7 +152,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 impl Pool {
     pub fn new(settings: HealthSettings) -> Arc<Pool> {
         Arc::new(Pool {
-            client: http::client(),
+            client: crate::net::client::client(),
             settings,
             members: DashMap::new(),
             listings: DashMap::new(),
@@ -260,6 +264,18 @@ impl Pool {
     }
 
     /// Health and tool count of one upstream.
+    /// Every upstream with its state, as reported on `/status` and by the
+    /// cluster tools.
+    pub fn reports(&self) -> Vec<UpstreamReport> {
+        self.members
+            .iter()
+            .map(|member| UpstreamReport {
+                state: self.state(&member.upstream.name),
+                upstream: member.upstream.clone(),
+            })
+            .collect()
+    }
+
     pub fn state(&self, name: &str) -> Option<UpstreamState> {
         let (health, since) = self.health.get(name)?.clone();
         let listing = self.listings.get(name);
@@ -296,15 +312,18 @@ impl Pool {
         self.endpoints.insert(name.to_string(), ready);
     }
 
-    /// Serves the cluster tools as the upstream `cluster` (prefix [`CLUSTER_PREFIX`]).
-    pub async fn serve_cluster_tools(
+    /// Serves an in-process server (the cluster tools) as the upstream
+    /// `name`; there is at most one.
+    pub async fn serve_in_process(
         self: &Arc<Self>,
-        tools: Arc<crate::cluster_tools::ClusterTools>,
+        name: &str,
+        prefix: &str,
+        server: Arc<dyn InProcessServer>,
     ) {
-        let _ = self.builtin.set(tools);
+        let _ = self.builtin.set(server);
         let spec = UpstreamSpec {
-            name: "cluster".into(),
-            prefix: CLUSTER_PREFIX.into(),
+            name: name.into(),
+            prefix: prefix.into(),
             transport: crate::config::TransportSpec::Builtin,
             timeout: Duration::from_secs(30),
             max_concurrency: crate::config::DEFAULT_MAX_CONCURRENCY,

@@ -5,19 +5,17 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-use crate::auth::Caller;
 use crate::catalog::{Catalog, ResourceFilter, Scope, Server};
-use crate::front::sessions::ClientSession;
+use crate::exchange::{Client, Failure, Outcome, Request};
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
-use crate::pool::{Pool, Unavailable};
+use crate::pool::Unavailable;
 use crate::protocol::{self, Era};
 use crate::relay::{forward_request, standalone, subscriptions};
-use crate::traces::{self, Span};
+use crate::traces::{self};
 use crate::upstream::Upstream;
 
 /// How long a client may cache a merged list: the gateway announces every
@@ -25,54 +23,7 @@ use crate::upstream::Upstream;
 /// clients that miss a notification.
 const LIST_TTL_MS: u64 = 30_000;
 
-/// Which era the client speaks, and its session if legacy.
-pub enum Client {
-    Modern,
-    Legacy(Arc<ClientSession>),
-}
-
-/// Everything the router needs about one request.
-pub struct Request<'a> {
-    pub pool: &'a Pool,
-    pub catalog: Arc<Catalog>,
-    /// `None` for `/mcp`, the server name for `/servers/{name}/mcp`.
-    pub scope: Option<&'a str>,
-    pub client: Client,
-    /// Who is calling: decides what is listed and what may be routed.
-    pub caller: &'a Caller,
-    pub forwarded: Vec<(HeaderName, HeaderValue)>,
-    /// This request's span: its context goes on to every upstream call.
-    pub span: &'a mut Span,
-}
-
-/// What to send back to the client.
-pub enum Outcome {
-    /// A JSON-RPC response (success or error) with its HTTP status.
-    Json(StatusCode, Bytes),
-    /// Server-Sent Events, already framed.
-    Stream(mpsc::Receiver<Bytes>),
-    /// 202: a notification or response was accepted.
-    Accepted,
-}
-
-impl Outcome {
-    pub fn error(status: StatusCode, id: Option<&Value>, error: RpcError) -> Outcome {
-        Outcome::Json(status, Bytes::from(error.response(id).to_string()))
-    }
-
-    fn result(id: &Value, result: Value) -> Outcome {
-        Outcome::Json(
-            StatusCode::OK,
-            Bytes::from(jsonrpc::result_response(id, result).to_string()),
-        )
-    }
-}
-
 impl Request<'_> {
-    pub fn is_modern(&self) -> bool {
-        matches!(self.client, Client::Modern)
-    }
-
     fn scope(&self) -> Result<Scope<'_>, RpcError> {
         match self.scope {
             None => Ok(Scope::Aggregate),
@@ -157,8 +108,6 @@ pub async fn route(request: Request<'_>, message: Message) -> Outcome {
         }
     }
 }
-
-pub type Failure = (StatusCode, RpcError);
 
 /// How a request ended, for the counters.
 fn outcome_of(result: &Result<Outcome, Failure>) -> metrics::Outcome {

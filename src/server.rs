@@ -17,14 +17,16 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::{Auth, Caller};
-use crate::cluster_tools::ClusterTools;
+use crate::cluster_tools::{self, ClusterTools};
 use crate::config::{Config, Limits};
+use crate::front::Front;
 use crate::front::notifications::Listeners;
 use crate::front::sealed::Sealer;
-use crate::front::sessions::Sessions;
-use crate::front::{Body, Front, Rejection, json_response};
 use crate::jsonrpc::{self, RpcError};
+use crate::net::response::json_response;
+use crate::net::{Body, Rejection};
 use crate::pool::{Origin, Pool};
+use crate::sessions::Sessions;
 
 pub struct Edge {
     pub front: Arc<Front>,
@@ -197,7 +199,7 @@ impl Edge {
                 } else {
                     "POST"
                 };
-                return crate::front::method_not_allowed(
+                return crate::net::response::method_not_allowed(
                     "GET /sse opens the stream; POST /message?sessionId=… sends",
                     allow,
                 );
@@ -263,7 +265,7 @@ pub async fn assemble(
                 security.authorization.clone(),
                 ClusterTools::ACTIONS
                     .iter()
-                    .map(|action| format!("{}{action}", crate::pool::CLUSTER_PREFIX))
+                    .map(|action| format!("{}{action}", cluster_tools::PREFIX))
                     .collect(),
             );
             if rules.is_empty() {
@@ -280,8 +282,13 @@ pub async fn assemble(
     if let Some(settings) = config.cluster_tools.clone() {
         match kube::Client::try_default().await {
             Ok(client) => {
-                let tools = ClusterTools::new(client, settings, Arc::downgrade(&pool));
-                pool.serve_cluster_tools(tools).await;
+                // Weak: the pool holds the tools as its in-process upstream.
+                let weak = Arc::downgrade(&pool);
+                let reports =
+                    Box::new(move || weak.upgrade().map_or_else(Vec::new, |p| p.reports()));
+                let tools = ClusterTools::new(client, settings, reports);
+                pool.serve_in_process("cluster", cluster_tools::PREFIX, tools)
+                    .await;
             }
             Err(error) => tracing::warn!("the cluster_ tools are off: no cluster access ({error})"),
         }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::front::Front;
 use crate::metrics::{Gauges, LIVE};
-use crate::pool::Health;
+use crate::pool::{Health, UpstreamReport};
 use crate::protocol;
 
 /// The status page at `/`: static HTML that renders `/status` in place.
@@ -20,10 +20,9 @@ pub fn document(front: &Front, with_tools: bool) -> Value {
     let pool = &front.pool;
     let catalog = pool.catalog();
     let mut upstreams: Vec<Value> = pool
-        .upstreams()
-        .iter()
-        .map(|upstream| {
-            let state = pool.state(&upstream.name);
+        .reports()
+        .into_iter()
+        .map(|UpstreamReport { upstream, state }| {
             let (health, last_error) = Health::describe(state.as_ref().map(|s| &s.health));
             let calls = pool.metrics.calls_of(&upstream.name);
             let count = |f: fn(&crate::metrics::CallStats) -> u64| calls.as_deref().map_or(0, f);

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::TraceSettings;
 use crate::jsonrpc::{Message, RpcError};
-use crate::upstream::http::{self as upstream_http, HttpClient};
+use crate::net::client::{self as http_client, HttpClient};
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
@@ -436,7 +436,7 @@ pub struct Tracer {
 impl Tracer {
     /// Starts the exporter task (on the current runtime).
     pub fn start(settings: &TraceSettings) -> Result<Arc<Tracer>, String> {
-        let client = upstream_http::client_with(settings.ca_pem.as_deref(), None)?;
+        let client = http_client::client_with(settings.ca_pem.as_deref(), None)?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let exporter = Exporter {

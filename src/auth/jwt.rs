@@ -15,9 +15,10 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-use super::{Failure, Principal};
+use super::Principal;
 use crate::config::{JwtKeys, JwtSettings};
-use crate::upstream::http::HttpClient;
+use crate::net::HttpClient;
+use crate::refusal::Refusal;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECONDS: u64 = 30;
@@ -66,7 +67,7 @@ impl Issuer {
                 None,
             ),
             JwtKeys::Jwks { url, ca_pem } => {
-                let client = crate::upstream::http::client_with(ca_pem.as_deref(), None)
+                let client = crate::net::client::client_with(ca_pem.as_deref(), None)
                     .map_err(|e| format!("auth.jwt {issuer}: caFile: {e}"))?;
                 (
                     Vec::new(),
@@ -91,14 +92,14 @@ impl Issuer {
     }
 
     /// Verifies a token this issuer claims to have issued.
-    pub async fn verify(&self, token: &str) -> Result<Principal, Failure> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Failure::Malformed)?;
+    pub async fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
         let mut keys = self.candidates(&header).await;
         if keys.is_empty() {
             return Err(if header.kid.is_some() {
-                Failure::UnknownKey
+                Refusal::UnknownKey
             } else {
-                Failure::BadSignature
+                Refusal::BadSignature
             });
         }
         for key in keys.drain(..) {
@@ -119,24 +120,24 @@ impl Issuer {
                 // The signature held: the claims are what is wrong.
                 Err(error) => {
                     return Err(match error.kind() {
-                        ErrorKind::ExpiredSignature => Failure::Expired,
-                        ErrorKind::ImmatureSignature => Failure::NotYetValid,
-                        ErrorKind::InvalidIssuer => Failure::WrongIssuer,
-                        ErrorKind::InvalidAudience => Failure::WrongAudience,
-                        _ => Failure::Malformed,
+                        ErrorKind::ExpiredSignature => Refusal::Expired,
+                        ErrorKind::ImmatureSignature => Refusal::NotYetValid,
+                        ErrorKind::InvalidIssuer => Refusal::WrongIssuer,
+                        ErrorKind::InvalidAudience => Refusal::WrongAudience,
+                        _ => Refusal::Malformed,
                     });
                 }
             }
         }
-        Err(Failure::BadSignature)
+        Err(Refusal::BadSignature)
     }
 
-    fn principal(&self, claims: &Value) -> Result<Principal, Failure> {
+    fn principal(&self, claims: &Value) -> Result<Principal, Refusal> {
         let subject = claims
             .get(&self.settings.subject_claim)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or(Failure::Malformed)?;
+            .ok_or(Refusal::Malformed)?;
         let groups = match claims.get(&self.settings.groups_claim) {
             Some(Value::Array(items)) => items
                 .iter()
@@ -425,7 +426,7 @@ mod tests {
             mint(secret, "ann", hour, Some("other"), Some("switchboard"), &[]).unwrap();
         assert_eq!(
             issuer.verify(&other_audience).await.unwrap_err(),
-            Failure::WrongAudience
+            Refusal::WrongAudience
         );
         let wrong_secret = mint(
             "another-secret-another-secret-xx",
@@ -438,17 +439,17 @@ mod tests {
         .unwrap();
         assert_eq!(
             issuer.verify(&wrong_secret).await.unwrap_err(),
-            Failure::BadSignature
+            Refusal::BadSignature
         );
         let mut parts: Vec<&str> = good.split('.').collect();
         parts[2] = "AAAA";
         assert_eq!(
             issuer.verify(&parts.join(".")).await.unwrap_err(),
-            Failure::BadSignature
+            Refusal::BadSignature
         );
         assert_eq!(
             issuer.verify("x.y.z").await.unwrap_err(),
-            Failure::Malformed
+            Refusal::Malformed
         );
     }
 }

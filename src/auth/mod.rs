@@ -19,8 +19,10 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 
 use crate::config::AuthSettings;
-use crate::front::{Body, json_response};
 use crate::jsonrpc::{self, RpcError};
+use crate::net::Body;
+use crate::net::response::json_response;
+use crate::refusal::Refusal;
 use api_keys::ApiKeys;
 use jwt::Issuer;
 pub use rules::Rules;
@@ -33,76 +35,6 @@ pub struct Principal {
     pub groups: Vec<Arc<str>>,
     /// How it authenticated: `api_key`, `jwt` or `kubernetes`.
     pub method: &'static str,
-}
-
-/// Why a request was refused; each is a bounded metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    Missing,
-    Malformed,
-    /// Not a key, a token of a configured issuer, or a cluster token.
-    Unknown,
-    BadSignature,
-    Expired,
-    NotYetValid,
-    WrongIssuer,
-    WrongAudience,
-    /// The token names a key its issuer does not publish.
-    UnknownKey,
-    /// The Kubernetes API said the token is not valid.
-    Rejected,
-    /// The credential could not be checked now (TokenReview unreachable).
-    Unavailable,
-}
-
-impl Failure {
-    pub const ALL: [Failure; 11] = [
-        Failure::Missing,
-        Failure::Malformed,
-        Failure::Unknown,
-        Failure::BadSignature,
-        Failure::Expired,
-        Failure::NotYetValid,
-        Failure::WrongIssuer,
-        Failure::WrongAudience,
-        Failure::UnknownKey,
-        Failure::Rejected,
-        Failure::Unavailable,
-    ];
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            Failure::Missing => "missing",
-            Failure::Malformed => "malformed",
-            Failure::Unknown => "unknown_credential",
-            Failure::BadSignature => "bad_signature",
-            Failure::Expired => "expired",
-            Failure::NotYetValid => "not_yet_valid",
-            Failure::WrongIssuer => "wrong_issuer",
-            Failure::WrongAudience => "wrong_audience",
-            Failure::UnknownKey => "unknown_key",
-            Failure::Rejected => "rejected",
-            Failure::Unavailable => "unavailable",
-        }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            Failure::Missing => {
-                "credentials required: send Authorization: Bearer <token> or X-API-Key"
-            }
-            Failure::Malformed => "the credential is malformed",
-            Failure::Unknown => "the credential is not recognised",
-            Failure::BadSignature => "the token's signature does not verify",
-            Failure::Expired => "the token has expired",
-            Failure::NotYetValid => "the token is not valid yet",
-            Failure::WrongIssuer => "the token's issuer is not trusted here",
-            Failure::WrongAudience => "the token is for another audience",
-            Failure::UnknownKey => "the token is signed with an unknown key",
-            Failure::Rejected => "the Kubernetes API rejected the token",
-            Failure::Unavailable => "the credential cannot be checked right now; retry",
-        }
-    }
 }
 
 /// Who is calling, as the router sees it.
@@ -193,19 +125,19 @@ impl Auth {
     /// Checks the request's credential: `X-API-Key`, or `Authorization:
     /// Bearer` holding an API key, a JWT of a configured issuer, or (when
     /// configured) a Kubernetes service-account token.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Failure> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Refusal> {
         let credential = credential(headers)?;
         if let Some(principal) = self.api_keys.find(credential.token) {
             return Ok(principal);
         }
         if credential.api_key_header {
-            return Err(Failure::Unknown);
+            return Err(Refusal::Unknown);
         }
         let token = credential.token;
         if token.split('.').count() != 3 {
             return match &self.reviewer {
                 Some(reviewer) => reviewer.review(token).await,
-                None => Err(Failure::Unknown),
+                None => Err(Refusal::Unknown),
             };
         }
         let claimed = jwt::claimed_issuer(token);
@@ -221,17 +153,17 @@ impl Auth {
             return reviewer.review(token).await;
         }
         Err(match claimed {
-            None => Failure::Malformed,
-            Some(_) if self.issuers.is_empty() => Failure::Unknown,
-            Some(_) => Failure::WrongIssuer,
+            None => Refusal::Malformed,
+            Some(_) if self.issuers.is_empty() => Refusal::Unknown,
+            Some(_) => Refusal::WrongIssuer,
         })
     }
 
     /// The refusal of a request: 401 (503 when the credential could not
     /// be checked) with the challenge that leads MCP clients to the
     /// protected-resource metadata.
-    pub fn refusal(&self, headers: &HeaderMap, tls: bool, failure: Failure) -> Response<Body> {
-        let status = if failure == Failure::Unavailable {
+    pub fn refusal(&self, headers: &HeaderMap, tls: bool, failure: Refusal) -> Response<Body> {
+        let status = if failure == Refusal::Unavailable {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::UNAUTHORIZED
@@ -247,7 +179,7 @@ impl Auth {
             "Bearer resource_metadata=\"{}\"",
             self.metadata_url(headers, tls)
         );
-        if failure != Failure::Missing {
+        if failure != Refusal::Missing {
             // RFC 6750 §3.1: a credential was presented and did not pass.
             challenge.push_str(&format!(
                 ", error=\"invalid_token\", error_description=\"{}\"",
@@ -259,7 +191,7 @@ impl Auth {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
         }
-        if failure == Failure::Unavailable {
+        if failure == Refusal::Unavailable {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -329,19 +261,19 @@ struct Credential<'a> {
     api_key_header: bool,
 }
 
-fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Failure> {
-    let single = |name: &str| -> Result<Option<&str>, Failure> {
+fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Refusal> {
+    let single = |name: &str| -> Result<Option<&str>, Refusal> {
         let mut values = headers.get_all(name).iter();
         match (values.next(), values.next()) {
             (None, _) => Ok(None),
-            (Some(value), None) => value.to_str().map(Some).map_err(|_| Failure::Malformed),
-            _ => Err(Failure::Malformed),
+            (Some(value), None) => value.to_str().map(Some).map_err(|_| Refusal::Malformed),
+            _ => Err(Refusal::Malformed),
         }
     };
     if let Some(key) = single("x-api-key")? {
         let key = key.trim();
         if key.is_empty() {
-            return Err(Failure::Malformed);
+            return Err(Refusal::Malformed);
         }
         return Ok(Credential {
             token: key,
@@ -349,15 +281,15 @@ fn credential(headers: &HeaderMap) -> Result<Credential<'_>, Failure> {
         });
     }
     let Some(authorization) = single("authorization")? else {
-        return Err(Failure::Missing);
+        return Err(Refusal::Missing);
     };
     let (scheme, token) = authorization
         .trim()
         .split_once(' ')
-        .ok_or(Failure::Malformed)?;
+        .ok_or(Refusal::Malformed)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
-        return Err(Failure::Malformed);
+        return Err(Refusal::Malformed);
     }
     Ok(Credential {
         token,
@@ -382,7 +314,7 @@ mod tests {
 
     #[test]
     fn credentials_are_read_from_one_header_in_one_form() {
-        assert_eq!(credential(&headers(&[])).err(), Some(Failure::Missing));
+        assert_eq!(credential(&headers(&[])).err(), Some(Refusal::Missing));
         let bearer = headers(&[("authorization", "Bearer abc")]);
         assert_eq!(credential(&bearer).unwrap().token, "abc");
         let lower = headers(&[("authorization", "bearer  abc ")]);
@@ -390,12 +322,12 @@ mod tests {
         for bad in ["Basic abc", "Bearer", "Bearer a b", "abc"] {
             assert_eq!(
                 credential(&headers(&[("authorization", bad)])).err(),
-                Some(Failure::Malformed),
+                Some(Refusal::Malformed),
                 "{bad}"
             );
         }
         let twice = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
-        assert_eq!(credential(&twice).err(), Some(Failure::Malformed));
+        assert_eq!(credential(&twice).err(), Some(Refusal::Malformed));
         let key = headers(&[("x-api-key", "k1"), ("authorization", "Bearer b")]);
         let found = credential(&key).unwrap();
         assert!(found.api_key_header);

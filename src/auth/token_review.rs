@@ -9,8 +9,9 @@ use dashmap::DashMap;
 use ring::digest::{SHA256, digest};
 use serde_json::{Value, json};
 
-use super::{Failure, Principal};
+use super::Principal;
 use crate::config::TokenReviewSettings;
+use crate::refusal::Refusal;
 
 /// Cached answers kept before expired ones are swept.
 const SWEEP_ABOVE: usize = 10_000;
@@ -20,7 +21,7 @@ const FAILURE_TTL: Duration = Duration::from_secs(5);
 pub struct TokenReviewer {
     client: kube::Client,
     settings: TokenReviewSettings,
-    cache: DashMap<[u8; 32], (Instant, Result<Principal, Failure>)>,
+    cache: DashMap<[u8; 32], (Instant, Result<Principal, Refusal>)>,
 }
 
 impl TokenReviewer {
@@ -32,7 +33,7 @@ impl TokenReviewer {
         }
     }
 
-    pub async fn review(&self, token: &str) -> Result<Principal, Failure> {
+    pub async fn review(&self, token: &str) -> Result<Principal, Refusal> {
         let mut key = [0u8; 32];
         key.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
         if let Some(entry) = self.cache.get(&key)
@@ -44,7 +45,7 @@ impl TokenReviewer {
         let ttl = match &answer {
             Ok(_) => self.settings.cache_ttl,
             // Not cached: the next request asks again.
-            Err(Failure::Unavailable) => return answer,
+            Err(Refusal::Unavailable) => return answer,
             Err(_) => FAILURE_TTL,
         };
         if self.cache.len() >= SWEEP_ABOVE {
@@ -56,7 +57,7 @@ impl TokenReviewer {
         answer
     }
 
-    async fn ask(&self, token: &str) -> Result<Principal, Failure> {
+    async fn ask(&self, token: &str) -> Result<Principal, Refusal> {
         let body = json!({
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenReview",
@@ -65,17 +66,17 @@ impl TokenReviewer {
         let request = http::Request::post("/apis/authentication.k8s.io/v1/tokenreviews")
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&body).unwrap_or_default())
-            .map_err(|_| Failure::Unavailable)?;
+            .map_err(|_| Refusal::Unavailable)?;
         let review: Value = match self.client.request(request).await {
             Ok(review) => review,
             Err(error) => {
                 tracing::warn!("TokenReview failed: {error}");
-                return Err(Failure::Unavailable);
+                return Err(Refusal::Unavailable);
             }
         };
         let status = &review["status"];
         if status["authenticated"] != true {
-            return Err(Failure::Rejected);
+            return Err(Refusal::Rejected);
         }
         // The API server names the audiences it checked; one must be ours.
         let audiences = status["audiences"].as_array();
@@ -85,13 +86,13 @@ impl TokenReviewer {
                 .filter_map(Value::as_str)
                 .any(|a| self.settings.audiences.iter().any(|ours| ours == a))
         }) {
-            return Err(Failure::WrongAudience);
+            return Err(Refusal::WrongAudience);
         }
         let user = &status["user"];
         let subject = user["username"]
             .as_str()
             .filter(|s| !s.is_empty())
-            .ok_or(Failure::Rejected)?;
+            .ok_or(Refusal::Rejected)?;
         Ok(Principal {
             subject: Arc::from(subject),
             groups: user["groups"]

@@ -10,15 +10,23 @@ mod optional;
 mod render;
 mod views;
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::config::ClusterToolsSettings;
 use crate::jsonrpc;
-use crate::pool::Pool;
+use crate::pool::UpstreamReport;
 use crate::protocol;
+use crate::upstream::InProcessServer;
+
+/// The prefix of the cluster tools' names.
+pub const PREFIX: &str = "cluster_";
+
+/// The gateway's upstreams as they are when asked: the cluster tools read
+/// this snapshot, never the pool (which holds them as an upstream).
+pub type UpstreamReports = Box<dyn Fn() -> Vec<UpstreamReport> + Send + Sync>;
 
 /// Longest text a tool returns; longer output is cut and says so.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
@@ -31,9 +39,8 @@ const CRD_CHECK_TTL: Duration = Duration::from_secs(60);
 pub struct ClusterTools {
     client: kube::Client,
     settings: ClusterToolsSettings,
-    /// For `cluster_list_mcp_servers` and `cluster_health`; weak because
-    /// the pool owns the upstream that owns this.
-    pool: Weak<Pool>,
+    /// For `cluster_list_mcp_servers` and `cluster_health`.
+    upstreams: UpstreamReports,
     /// The kinds the Flux and cert-manager tools need, and whether they are
     /// served. Async: a list or call that finds a check due waits for it
     /// (bounded), and the calls behind it use its answer.
@@ -65,6 +72,15 @@ pub struct Output {
     pub text: String,
 }
 
+impl InProcessServer for ClusterTools {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Value,
+    ) -> futures_util::future::BoxFuture<'a, Option<Value>> {
+        Box::pin(self.answer(message))
+    }
+}
+
 impl ClusterTools {
     /// The tools that change the cluster: authorization grants them only
     /// by exact name, never by a wildcard.
@@ -73,19 +89,19 @@ impl ClusterTools {
     pub fn new(
         client: kube::Client,
         settings: ClusterToolsSettings,
-        pool: Weak<Pool>,
+        upstreams: UpstreamReports,
     ) -> Arc<Self> {
         Arc::new(ClusterTools {
             client,
             settings,
-            pool,
+            upstreams,
             optional_kinds: tokio::sync::Mutex::new(optional::OptionalKind::all()),
         })
     }
 
     /// Answers one JSON-RPC message as an MCP server speaking 2026-07-28;
     /// None for notifications.
-    pub async fn handle(&self, message: &Value) -> Option<Value> {
+    pub async fn answer(&self, message: &Value) -> Option<Value> {
         let id = message.get("id")?.clone();
         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
         let params = message.get("params").cloned().unwrap_or(Value::Null);

@@ -15,7 +15,6 @@ use kube::api::ApiResource;
 
 use super::{CRD_CHECK_TTL, dynamic};
 use crate::discovery::kubernetes::presence::{self, Backoff};
-use crate::pool::CLUSTER_PREFIX;
 
 /// A check that takes longer is given up on (and retried on the backoff):
 /// tool calls wait for it, so it must not hang with the API server.
@@ -112,7 +111,7 @@ impl OptionalKind {
             self.next_check = Some(now + self.backoff.next_delay());
         }
         let name = presence::describe(&self.resource);
-        let tool = format!("{CLUSTER_PREFIX}{}", self.tool);
+        let tool = format!("{}{}", super::PREFIX, self.tool);
         news.then(|| match served {
             true => format!("{name} installed; {tool} offered"),
             false => format!("{name} not installed; {tool} not offered"),

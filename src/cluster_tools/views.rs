@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::render::{age, cap, truncation_note};
 use super::{ClusterTools, Effect, MAX_ITEMS, Output, ToolError, definition, dynamic};
-use crate::pool::Health;
+use crate::pool::{Health, UpstreamReport};
 
 fn namespace_property(what: &str) -> Value {
     json!({"type": "string", "description": format!("Only {what} in this namespace (default: every namespace the tools may see)")})
@@ -587,14 +587,9 @@ async fn list_deployments(tools: &ClusterTools, arguments: &Value) -> Result<Out
 // ---------------------------------------------------------------------------
 
 fn mcp_servers(tools: &ClusterTools) -> Vec<Value> {
-    let Some(pool) = tools.pool.upgrade() else {
-        return Vec::new();
-    };
-    let mut servers: Vec<Value> = pool
-        .upstreams()
-        .iter()
-        .map(|upstream| {
-            let state = pool.state(&upstream.name);
+    let mut servers: Vec<Value> = (tools.upstreams)()
+        .into_iter()
+        .map(|UpstreamReport { upstream, state }| {
             let (health, error) = Health::describe(state.as_ref().map(|s| &s.health));
             json!({
                 "name": &*upstream.name,

@@ -13,12 +13,13 @@ use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    Body, Front, Rejection, accepts, content_type_is_json, empty, stream_response_holding,
-};
+use super::Front;
 use crate::auth::Caller;
+use crate::exchange::{self, Client, Outcome};
 use crate::jsonrpc;
-use crate::router::{self, Client, Outcome};
+use crate::net::response::{accepts, content_type_is_json, empty, stream_response_holding};
+use crate::net::{Body, Rejection};
+use crate::router;
 use crate::sse;
 use crate::traces::Span;
 
@@ -67,7 +68,7 @@ impl Front {
                 "Accept must list text/event-stream",
             ));
         }
-        let session = super::sessions::new_id();
+        let session = crate::sessions::new_id();
         let (tx, rx) = mpsc::channel(QUEUE);
         let endpoint = match scope {
             None => format!("/message?sessionId={session}"),
@@ -151,7 +152,7 @@ impl Front {
 
         if message.method() == Some("initialize") {
             let (session, body) = self
-                .handshake(&message, scope, super::sessions::Opening::Sse(id), &caller)
+                .handshake(&message, scope, crate::sessions::Opening::Sse(id), &caller)
                 .await?;
             self.listeners.attach_session_stream(
                 session.id.clone(),
@@ -174,7 +175,7 @@ impl Front {
         // Answered on the stream, whenever it is ready; this POST is done.
         tokio::spawn(async move {
             let catalog = front.pool.catalog_for(session.asks).await;
-            let routed = router::Request {
+            let routed = exchange::Request {
                 pool: &front.pool,
                 catalog,
                 scope: scope.as_deref(),

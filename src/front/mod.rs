@@ -8,32 +8,32 @@ pub mod legacy_sse;
 pub mod modern;
 pub mod notifications;
 pub mod sealed;
-pub mod sessions;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::auth::Caller;
-use crate::jsonrpc::{self, Message, RpcError};
+use crate::exchange::{self, Client, Outcome};
+use crate::jsonrpc::{self, Message};
+use crate::net::response::{
+    accepts, content_type_is_json, empty, json_response, method_not_allowed, stream_response,
+    stream_response_holding,
+};
+use crate::net::{Body, Rejection};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID, Relayable};
-use crate::router::{self, Client, Outcome};
+use crate::router;
+use crate::sessions::{ClientSession, Opening, Sessions};
 use crate::traces::{Span, Tracer};
 use crate::upstream::session::UpstreamSession;
 use notifications::{Filter, Listeners};
-use sessions::{ClientSession, Opening, Sessions};
-
-pub type Body = BoxBody<Bytes, Infallible>;
 
 pub struct Front {
     pub pool: Arc<Pool>,
@@ -49,35 +49,6 @@ pub struct Front {
     pub body_idle_timeout: Duration,
     /// Records spans when trace export is configured.
     pub tracer: Option<Arc<Tracer>>,
-}
-
-/// A refusal before routing: the HTTP status and the JSON-RPC error.
-pub struct Rejection {
-    pub status: StatusCode,
-    pub error: RpcError,
-    pub id: Option<Value>,
-}
-
-impl Rejection {
-    pub fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Rejection {
-        Rejection {
-            status,
-            error: RpcError::new(code, message),
-            id: None,
-        }
-    }
-
-    fn with_id(mut self, id: Option<&Value>) -> Rejection {
-        self.id = id.cloned();
-        self
-    }
-
-    pub fn into_response(self) -> Response<Body> {
-        json_response(
-            self.status,
-            Bytes::from(self.error.response(self.id.as_ref()).to_string()),
-        )
-    }
 }
 
 impl Front {
@@ -217,7 +188,7 @@ impl Front {
             Client::Modern => Relayable::of(modern::meta_capabilities(&message)),
         };
         let catalog = self.pool.catalog_for(asks).await;
-        let routed = router::Request {
+        let routed = exchange::Request {
             pool: &self.pool,
             catalog,
             scope,
@@ -644,82 +615,6 @@ fn unsupported_version(requested: &str) -> Rejection {
         .error
         .with_data(json!({ "supported": protocol::SUPPORTED, "requested": requested }));
     rejection
-}
-
-/// 405 with the `Allow` header HTTP requires and a JSON-RPC error.
-pub fn method_not_allowed(message: &'static str, allow: &'static str) -> Response<Body> {
-    let mut response = Rejection::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        jsonrpc::INVALID_REQUEST,
-        message,
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
-}
-
-pub fn content_type_is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// Whether an `Accept` header admits `media` (wildcards count).
-pub fn accepts(headers: &HeaderMap, media: &str) -> bool {
-    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
-    headers.get_all(header::ACCEPT).iter().any(|value| {
-        value.to_str().unwrap_or("").split(',').any(|item| {
-            let item = item.split(';').next().unwrap_or("").trim();
-            item.eq_ignore_ascii_case(media)
-                || item == "*/*"
-                || item
-                    .strip_suffix("/*")
-                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
-        })
-    })
-}
-
-pub fn empty() -> Body {
-    Full::new(Bytes::new()).boxed()
-}
-
-pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .body(Full::new(body).boxed())
-        .expect("static response parts")
-}
-
-pub fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    stream_response_holding(rx, ())
-}
-
-/// An event stream whose body holds `guard` until it ends or the client
-/// goes (hyper drops the body when the connection closes).
-pub fn stream_response_holding<G>(rx: mpsc::Receiver<Bytes>, guard: G) -> Response<Body>
-where
-    G: Send + Sync + 'static,
-{
-    let frames = stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), (rx, guard)))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .header("x-accel-buffering", "no")
-        .body(BodyExt::boxed(StreamBody::new(frames)))
-        .expect("static response parts")
 }
 
 fn outcome_response(outcome: Outcome) -> Response<Body> {

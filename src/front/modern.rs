@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use super::Rejection;
 use crate::jsonrpc::{self, Message};
+use crate::net::Rejection;
 use crate::protocol::{
     self, HEADER_METHOD, HEADER_NAME, HEADER_PARAM_PREFIX, META_CLIENT_CAPABILITIES,
     META_PROTOCOL_VERSION,

@@ -116,7 +116,7 @@ impl Listeners {
 
     /// Opens a GET stream for a 2025 session; the sender is for the
     /// session to relay its upstreams' messages on (see
-    /// [`ClientSession::set_stream`](super::sessions::ClientSession::set_stream)).
+    /// [`ClientSession::set_stream`](crate::sessions::ClientSession::set_stream)).
     pub fn open_session_stream(
         self: &Arc<Self>,
         session: Arc<str>,

@@ -22,10 +22,10 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::front::sessions::{ClientSession, Tracked};
+use crate::exchange::{Client, Failure, Outcome, Request};
 use crate::jsonrpc::{self, RpcError};
 use crate::protocol::{self, Era, Relayable};
-use crate::router::{Client, Failure, Outcome, Request};
+use crate::sessions::{ClientSession, Tracked};
 use crate::sse;
 use crate::traces::{Span, SpanKind};
 use crate::upstream::session::SessionSlot;

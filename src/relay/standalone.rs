@@ -19,9 +19,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::front::sessions::{ClientSession, Following};
 use crate::pool::Pool;
 use crate::protocol::Relayable;
+use crate::sessions::{ClientSession, Following};
 use crate::upstream::session::SessionSlot;
 use crate::upstream::{Upstream, UpstreamError};
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::front::sessions::{ClientSession, ResourceSubscriptions};
 use crate::protocol;
+use crate::sessions::{ClientSession, ResourceSubscriptions};
 use crate::upstream::Upstream;
 
 /// Wait before listening again after the upstream ended the stream.

@@ -16,7 +16,8 @@ use tokio::task::AbortHandle;
 
 use super::UpstreamError;
 use super::duplex::{Duplex, Outlet};
-use super::http::{HttpClient, classify_send_error};
+use super::http::{HttpLink, classify_send_error};
+use crate::net::HttpClient;
 use crate::sse;
 
 /// How long the upstream has to name its message endpoint.
@@ -111,6 +112,13 @@ impl Outlet for SseConnection {
 }
 
 impl SseLink {
+    /// The upstream that `http` speaks to, with the 2024-11-05 HTTP+SSE
+    /// transport (same client, URL and credentials).
+    pub fn beside(http: &HttpLink, name: String) -> SseLink {
+        let (client, url, headers) = http.parts();
+        SseLink::new(name, client.clone(), url.clone(), headers.clone())
+    }
+
     pub fn new(name: String, client: HttpClient, url: Uri, headers: HeaderMap) -> SseLink {
         SseLink {
             name,

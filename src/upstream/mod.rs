@@ -11,12 +11,14 @@ mod connect;
 mod duplex;
 pub mod endpoints;
 pub mod http;
+pub mod in_process;
 pub mod legacy_sse;
 pub mod session;
 pub mod stdio;
 mod watch;
 
 pub use cancel::InFlight;
+pub use in_process::InProcessServer;
 pub use watch::{Signal, WatchEnd};
 
 use std::net::SocketAddr;
@@ -108,7 +110,7 @@ pub struct Call<'a> {
 enum Link {
     Http(http::HttpLink),
     /// The gateway's own cluster tools, answered in-process.
-    Builtin(Arc<crate::cluster_tools::ClusterTools>),
+    Builtin(Arc<dyn InProcessServer>),
     Sse(legacy_sse::SseLink),
     Stdio(stdio::StdioLink),
 }
@@ -181,8 +183,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 impl Upstream {
     pub fn new(
         spec: UpstreamSpec,
-        client: http::HttpClient,
-        builtin: Option<&Arc<crate::cluster_tools::ClusterTools>>,
+        client: crate::net::HttpClient,
+        builtin: Option<&Arc<dyn InProcessServer>>,
     ) -> Result<Upstream, String> {
         let mut sse_fallback = None;
         let mut pods = None;
@@ -206,13 +208,13 @@ impl Upstream {
                     None
                 };
                 let client = if ca_pem.is_some() || server_name.is_some() {
-                    http::client_with(ca_pem.as_deref(), server_name.as_deref())
+                    crate::net::client::client_with(ca_pem.as_deref(), server_name.as_deref())
                         .map_err(|e| format!("{}: {e}", spec.name))?
                 } else {
                     client
                 };
                 let http = http::HttpLink::new(client, url, headers, pods.clone())?;
-                let sse = || Link::Sse(http.legacy_sse(spec.name.clone()));
+                let sse = || Link::Sse(legacy_sse::SseLink::beside(&http, spec.name.clone()));
                 match legacy_sse {
                     LegacySse::Always => sse(),
                     LegacySse::Detect => {
@@ -464,10 +466,7 @@ impl Upstream {
                     .await
             }
             Link::Builtin(tools) => {
-                // Boxed: the cluster tools' future (Kubernetes API calls) is
-                // about 10 KB, and inline it would make every forwarded
-                // request's future that large, copied at each await above.
-                let answer = tokio::time::timeout_at(deadline, Box::pin(tools.handle(message)))
+                let answer = tokio::time::timeout_at(deadline, tools.handle(message))
                     .await
                     .map_err(|_| UpstreamError::Timeout)?;
                 Ok(match answer {
