@@ -9,12 +9,14 @@
 //! scripts), `http_client` (requests and their headers), `event_stream` (SSE
 //! read event by event), `http_server` (a loopback server for test doubles),
 //! `files` (temporary files) and `tls` (a private CA, base64). All of it is
-//! re-exported here, so tests name it `support::x`; `kube_api` (the
-//! Kubernetes API double) is named by its path.
+//! re-exported here, so tests name it `support::x`. `kube_api` (the
+//! Kubernetes API double) and what one family of tests shares (`security`)
+//! are named by their path.
 
 #![allow(dead_code)]
 
 pub mod kube_api;
+pub mod security;
 
 mod event_stream;
 mod files;
