@@ -10,11 +10,12 @@
 //! read event by event), `http_server` (a loopback server for test doubles),
 //! `files` (temporary files) and `tls` (a private CA, base64). All of it is
 //! re-exported here, so tests name it `support::x`. `kube_api` (the
-//! Kubernetes API double) and what one family of tests shares (`security`)
-//! are named by their path.
+//! Kubernetes API double) and what one family of tests shares (`security`,
+//! `faults`) are named by their path.
 
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod kube_api;
 pub mod security;
 
