@@ -433,24 +433,46 @@ impl Catalog {
 
     /// What the aggregated endpoint offers: the three merged lists (with
     /// change notifications), plus completions and logging when some ready
-    /// upstream offers them.
+    /// upstream offers them, and what the ready upstreams offer of tasks
+    /// and extensions, merged (task ids route back by prefix; an
+    /// extension's requests go to the upstreams that offer it).
     pub fn aggregate_capabilities(&self) -> Value {
         let mut capabilities = serde_json::json!({
             "tools": { "listChanged": true },
             "prompts": { "listChanged": true },
             "resources": { "listChanged": true },
         });
+        let offered: Vec<&Value> = self
+            .servers
+            .iter()
+            .filter_map(|s| s.listing.as_ref())
+            .map(|l| &l.capabilities)
+            .collect();
         for optional in ["completions", "logging"] {
-            let offered = self
-                .servers
-                .iter()
-                .filter_map(|s| s.listing.as_ref())
-                .any(|l| l.capabilities.get(optional).is_some());
-            if offered {
+            if offered.iter().any(|c| c.get(optional).is_some()) {
                 capabilities[optional] = serde_json::json!({});
             }
         }
+        for merged in ["tasks", "extensions"] {
+            for upstream in offered.iter().filter_map(|c| c.get(merged)) {
+                merge_into(&mut capabilities[merged], upstream);
+            }
+        }
         capabilities
+    }
+}
+
+/// Adds what `from` offers to `into`: objects key by key, anything else
+/// as `from` has it when `into` has nothing there yet.
+fn merge_into(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                merge_into(into.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (into @ Value::Null, from) => *into = from.clone(),
+        _ => {}
     }
 }
 

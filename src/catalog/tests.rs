@@ -177,6 +177,33 @@ fn aggregate_capabilities_are_the_union_of_what_is_ready() {
     assert!(capabilities.get("logging").is_none());
     let capabilities = Catalog::build(vec![plain]).aggregate_capabilities();
     assert!(capabilities.get("completions").is_none());
+    assert!(capabilities.get("tasks").is_none() && capabilities.get("extensions").is_none());
+}
+
+#[test]
+fn tasks_and_extensions_offered_by_any_ready_upstream_are_merged() {
+    let offering = |name: &str, capabilities: Value| {
+        let mut input = server(name, &format!("{name}_"), &["x"]);
+        input.listing = Some(Arc::new(Listing {
+            capabilities,
+            ..Listing::default()
+        }));
+        input
+    };
+    let capabilities = Catalog::build(vec![
+        offering("a", json!({ "tasks": { "list": {}, "requests": { "tools": { "call": {} } } } })),
+        offering("b", json!({ "tasks": { "cancel": {} }, "extensions": { "io.modelcontextprotocol/ui": {} } })),
+        offering("c", json!({ "extensions": { "io.modelcontextprotocol/tasks": {} } })),
+    ])
+    .aggregate_capabilities();
+    assert_eq!(
+        capabilities["tasks"],
+        json!({ "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } })
+    );
+    assert_eq!(
+        capabilities["extensions"],
+        json!({ "io.modelcontextprotocol/ui": {}, "io.modelcontextprotocol/tasks": {} })
+    );
 }
 
 #[test]

@@ -1,6 +1,9 @@
-//! Result shapes bridged between eras: what a 2026-07-28 client requires
-//! of a 2025 upstream's result (`resultType`, caching hints, error codes)
-//! and what a 2025 client must not see of a 2026 upstream's.
+//! What changes in a result on its way back: shapes bridged between eras
+//! (what a 2026-07-28 client requires of a 2025 upstream's result —
+//! `resultType`, caching hints, error codes — and what a 2025 client must
+//! not see of a 2026 upstream's), and task ids prefixed on `/mcp`.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -9,21 +12,31 @@ use crate::jsonrpc::{self, RpcError};
 /// The code 2025-era servers answer an unknown resource with.
 const LEGACY_RESOURCE_NOT_FOUND: i64 = -32002;
 
-/// Bridges result shapes when the client's era differs from the upstream's.
+/// What a result needs on its way back; nothing, for most.
 pub(super) struct Adapt {
     pub(super) client_modern: bool,
     pub(super) upstream_modern: bool,
     /// The method's 2026-07-28 result is a `CacheableResult`.
     pub(super) cacheable: bool,
+    /// The upstream's prefix, for task ids in what comes back (on `/mcp`,
+    /// for the answers that may hold them: see [`super::tasks`]).
+    pub(super) task_prefix: Option<Arc<str>>,
 }
 
 impl Adapt {
     pub(super) fn needed(&self) -> bool {
+        self.eras_differ() || self.task_prefix.is_some()
+    }
+
+    fn eras_differ(&self) -> bool {
         self.client_modern != self.upstream_modern
     }
 
     pub(super) fn apply(&self, response: &mut Value) {
-        if !self.needed() {
+        if let Some(prefix) = &self.task_prefix {
+            super::tasks::prefix_ids(response, prefix);
+        }
+        if !self.eras_differ() {
             return;
         }
         // 2025's "resource not found" (-32002) is -32602 in 2026-07-28

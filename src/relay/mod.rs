@@ -17,6 +17,7 @@
 pub mod input;
 pub mod standalone;
 pub mod subscriptions;
+pub mod tasks;
 
 mod adapt;
 mod stream;
@@ -144,6 +145,8 @@ pub async fn forward_request(
             .get("method")
             .and_then(Value::as_str)
             .is_some_and(protocol::is_cacheable),
+        task_prefix: (request.scope.is_none() && tasks::may_carry_ids(&message))
+            .then(|| upstream.prefix.clone()),
     };
     let subject = request.caller.subject().cloned();
     // Only a 2026 upstream's input request to a 2025 client needs the
@@ -310,6 +313,45 @@ async fn send(
         },
     };
     upstream.call(call).await
+}
+
+/// Forwards a request whose answer the gateway reads itself (a page of
+/// `tasks/list` to merge), in the client's own upstream session: the final
+/// response, with what came before it dropped.
+pub async fn fetch(
+    request: &Request<'_>,
+    upstream: &Upstream,
+    message: Value,
+) -> Result<Value, Failure> {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let (session, slot) = match &request.client {
+        Client::Legacy(session) => (Some(session), Some(session.slot(&upstream.name))),
+        Client::Modern => (None, None),
+    };
+    let asks = session.map_or_else(Relayable::default, |s| s.asks);
+    let reply = send(
+        upstream,
+        message,
+        slot.as_deref(),
+        session.map(|s| &**s),
+        asks,
+        &request.forwarded,
+    )
+    .await
+    .map_err(|error| upstream_failure(upstream, error))?;
+    let response = crate::upstream::single_response(reply, &id)
+        .await
+        .map_err(|error| upstream_failure(upstream, error))?;
+    match response.get("error") {
+        Some(error) => {
+            let code = error.get("code").and_then(Value::as_i64);
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+            let mut rpc = RpcError::new(code.unwrap_or(jsonrpc::INTERNAL_ERROR), message);
+            rpc.data = error.get("data").cloned();
+            Err((StatusCode::OK, rpc))
+        }
+        None => Ok(response),
+    }
 }
 
 pub fn upstream_failure(upstream: &Upstream, error: UpstreamError) -> Failure {

@@ -170,6 +170,11 @@ async fn follow(
             Ok(None) | Ok(Some(Err(_))) => break,
             Ok(Some(Ok(message))) => message,
         };
+        let mut message = message;
+        // On /mcp a task's id carries its upstream's prefix (relay::tasks).
+        if session.scope.is_none() && super::tasks::names_a_task(&message) {
+            super::tasks::prefix_ids(&mut message, &upstream.prefix);
+        }
         let method = message.get("method").and_then(Value::as_str);
         match (method, message.get("id")) {
             (Some(_), Some(_)) => {

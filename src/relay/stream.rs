@@ -111,7 +111,14 @@ impl Relay {
                     }
                 }
             };
+            let mut message = message;
             let is_response = jsonrpc::is_response(&message);
+            if !is_response
+                && let Some(prefix) = &self.adapt.task_prefix
+                && super::tasks::names_a_task(&message)
+            {
+                super::tasks::prefix_ids(&mut message, prefix);
+            }
             if !is_response && message.get("id").is_some() {
                 if self.holds_for_input(&message)
                     && let Some(stream) = messages.take()

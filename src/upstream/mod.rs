@@ -300,7 +300,7 @@ fn gateway_meta() -> Value {
 }
 
 /// Waits for the response to `id` in a reply (skipping notifications).
-async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamError> {
+pub async fn single_response(reply: Reply, id: &Value) -> Result<Value, UpstreamError> {
     match reply {
         Reply::Json { body, .. } => serde_json::from_slice(&body)
             .map_err(|e| UpstreamError::Protocol(format!("response is not JSON: {e}"))),

@@ -24,6 +24,14 @@
 //   logLevel:     logging/setLevel before the calls (2025 clients)
 //   reads:        ["uri", ...] read with resources/read after the calls, the
 //                 result checked by the SDK's own (era-strict) schema
+//   tasks:        [{"name", "arguments", "cancel": bool}] (2025 clients): each a
+//                 task-augmented tools/call; then tasks/cancel (if cancel) and
+//                 tasks/get until the task ends (30 s at most), and tasks/result
+//                 of a completed one; then tasks/list, every page. Reported as
+//                 "tasks": [{"name", "taskId", "status", "text"}], "taskList":
+//                 [taskIds] and "taskStatuses": [taskIds of
+//                 notifications/tasks/status], every result checked by the SDK's
+//                 own schema
 //
 // Prints one JSON line on stdout:
 //   {"protocolVersion", "sessionId", "tools": [names], "calls": [
@@ -69,6 +77,7 @@ async function main() {
   };
   const logs = [];
   const resourceUpdates = [];
+  const taskStatuses = [];
   let client, transport, isRpcError, negotiated, listAllTools, callTool;
   if (mode === 'legacy') {
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
@@ -83,6 +92,7 @@ async function main() {
     if (plan.logs) {
       client.setNotificationHandler(types.LoggingMessageNotificationSchema, (n) => logs.push(n.params.data));
     }
+    client.setNotificationHandler(types.TaskStatusNotificationSchema, (n) => taskStatuses.push(n.params.taskId));
     if (plan.subscribe) {
       client.setNotificationHandler(types.ResourceUpdatedNotificationSchema, (n) =>
         resourceUpdates.push(n.params.uri),
@@ -168,6 +178,42 @@ async function main() {
     while (logs.length < plan.logs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
+  const tasks = [];
+  let taskList = [];
+  if (plan.tasks) {
+    if (mode !== 'legacy') throw new Error('tasks: 2025 clients (legacy mode) only');
+    const types = await import('@modelcontextprotocol/sdk/types.js');
+    for (const { name, arguments: args, cancel } of plan.tasks) {
+      const created = await client.request(
+        { method: 'tools/call', params: { name, arguments: args ?? {}, task: { ttl: 60000 } } },
+        types.CreateTaskResultSchema,
+      );
+      const taskId = created.task.taskId;
+      if (cancel) await client.request({ method: 'tasks/cancel', params: { taskId } }, types.CancelTaskResultSchema);
+      let task = created.task;
+      const deadline = Date.now() + 30000;
+      while (!['completed', 'failed', 'cancelled'].includes(task.status) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        task = await client.request({ method: 'tasks/get', params: { taskId } }, types.GetTaskResultSchema);
+      }
+      let text = null;
+      if (task.status === 'completed') {
+        const result = await client.request({ method: 'tasks/result', params: { taskId } }, types.CallToolResultSchema);
+        text = (result.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+      }
+      tasks.push({ name, taskId, status: task.status, text });
+    }
+    let cursor;
+    do {
+      const page = await client.request(
+        { method: 'tasks/list', params: cursor === undefined ? {} : { cursor } },
+        types.ListTasksResultSchema,
+      );
+      taskList.push(...page.tasks.map((t) => t.taskId));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  }
+
   const reads = [];
   for (const uri of plan.reads ?? []) {
     try {
@@ -186,6 +232,9 @@ async function main() {
     tools,
     calls,
     reads,
+    tasks,
+    taskList,
+    taskStatuses,
     resourceUpdates,
     samplings,
     rootsLists,

@@ -2,6 +2,8 @@
 //! discovery, ping) or forwarded to the upstream that owns the tool, prompt
 //! or resource, with the prefix stripped.
 
+mod tasks;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,7 +16,7 @@ use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
 use crate::pool::Unavailable;
 use crate::protocol::{self, Era};
-use crate::relay::{forward_request, standalone, subscriptions};
+use crate::relay::{self, forward_request, standalone, subscriptions};
 use crate::traces::{self};
 use crate::upstream::Upstream;
 
@@ -398,6 +400,14 @@ async fn handle_request(
                     Ok(request.finish(id, json!({}), false))
                 }
             }
+        }
+        // On /mcp a task id names its upstream by prefix (router::tasks).
+        method if request.scope.is_none() && relay::tasks::BY_ID.contains(&method) => {
+            tasks::route(request, id, method, params).await
+        }
+        // 2026-07-28's tasks extension has no list.
+        "tasks/list" if request.scope.is_none() && !request.is_modern() => {
+            tasks::list(request, id, &params).await
         }
         _ => {
             if let Some(upstream) = only_upstream(request) {
