@@ -35,9 +35,11 @@ use crate::net::response::{
 use crate::net::{Body, Rejection};
 use crate::pool::Pool;
 use crate::protocol::{self, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID, Relayable};
+use crate::relay;
 use crate::router;
 use crate::sessions::Sessions;
 use crate::traces::{Span, Tracer};
+use crate::upstream::Upstream;
 use notifications::{Filter, Listeners};
 
 pub struct Front {
@@ -171,7 +173,7 @@ impl Front {
             if let Message::Request { id, method, params } = &message
                 && method == "subscriptions/listen"
             {
-                return Ok(self.listen(id, params.as_ref(), scope));
+                return Ok(self.listen(id, params.as_ref(), scope, caller).await);
             }
             span.set("mcp.protocol.version", protocol::MODERN);
             Client::Modern
@@ -274,8 +276,15 @@ impl Front {
     }
 
     /// `subscriptions/listen`: a stream of the change notifications the
-    /// client asked for, on this endpoint.
-    fn listen(&self, id: &Value, params: Option<&Value>, scope: Option<&str>) -> Response<Body> {
+    /// client asked for, on this endpoint, and the updates of the resources
+    /// it names that an upstream it may use owns.
+    async fn listen(
+        &self,
+        id: &Value,
+        params: Option<&Value>,
+        scope: Option<&str>,
+        caller: &Caller,
+    ) -> Response<Body> {
         let wanted = |key: &str| {
             params
                 .and_then(|p| p.pointer(&format!("/notifications/{key}")))
@@ -287,10 +296,53 @@ impl Front {
             prompts: wanted("promptsListChanged"),
             resources: wanted("resourcesListChanged"),
         };
-        let (rx, entry) = self
-            .listeners
-            .open_subscription(id.clone(), scope.map(Arc::from), filter)
-            .into_parts();
+        let catalog = self.pool.catalog();
+        let mut owners: Vec<(Arc<Upstream>, Vec<String>)> = Vec::new();
+        let uris = params
+            .and_then(|p| p.pointer("/notifications/resourceSubscriptions"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        for uri in uris {
+            let server = match scope {
+                Some(name) => catalog.server(name),
+                None => catalog.resource_server(uri),
+            };
+            let upstream = server
+                .filter(|server| caller.may_use_server(&server.prefix, Some(uri)))
+                .and_then(|server| self.pool.upstream(&server.name));
+            let Some(upstream) = upstream else {
+                continue;
+            };
+            match owners
+                .iter_mut()
+                .find(|(owner, _)| owner.name == upstream.name)
+            {
+                Some((_, uris)) => uris.push(uri.to_string()),
+                None => owners.push((upstream, vec![uri.to_string()])),
+            }
+        }
+        let honoured: Vec<String> = owners.iter().flat_map(|(_, uris)| uris.clone()).collect();
+        // Acknowledged once the upstreams listen (a bounded wait), so that
+        // a change right after the acknowledgement is not missed.
+        let mut listenings: Vec<relay::subscriptions::Listening> = owners
+            .into_iter()
+            .map(|(upstream, uris)| relay::subscriptions::listen_to(upstream, uris, id.clone()))
+            .collect();
+        let ready = listenings.iter_mut().map(|listening| &mut listening.ready);
+        let _ = tokio::time::timeout(
+            relay::subscriptions::LISTEN_WAIT,
+            futures_util::future::join_all(ready),
+        )
+        .await;
+        let (opened, frames) =
+            self.listeners
+                .open_subscription(id.clone(), scope.map(Arc::from), filter, &honoured);
+        for listening in listenings {
+            listening.deliver_to(frames.clone());
+        }
+        let (rx, entry) = opened.into_parts();
         stream_response_holding(rx, entry)
     }
 }

@@ -156,13 +156,16 @@ impl Listeners {
     }
 
     /// Opens a `subscriptions/listen` stream; its first frame is the
-    /// acknowledgement of what the gateway will send.
+    /// acknowledgement of what the gateway will send (the list changes of
+    /// `filter`, updates of the `resources` it found owners for). The
+    /// sender is for those updates.
     pub fn open_subscription(
         self: &Arc<Self>,
         id: Value,
         scope: Option<Arc<str>>,
         filter: Filter,
-    ) -> Opened {
+        resources: &[String],
+    ) -> (Opened, mpsc::Sender<Bytes>) {
         let mut honoured = serde_json::Map::new();
         for (key, on) in [
             ("toolsListChanged", filter.tools),
@@ -172,6 +175,9 @@ impl Listeners {
             if on {
                 honoured.insert(key.into(), true.into());
             }
+        }
+        if !resources.is_empty() {
+            honoured.insert("resourceSubscriptions".into(), json!(resources));
         }
         let ack = json!({
             "jsonrpc": "2.0",
@@ -183,11 +189,12 @@ impl Listeners {
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let _ = tx.try_send(sse::encode_message(ack.to_string().as_bytes()));
-        let key = self.add(scope, filter, Some(id), tx);
-        Opened {
+        let key = self.add(scope, filter, Some(id), tx.clone());
+        let opened = Opened {
             frames: rx,
             entry: self.entry(key, None, Live::ListenStream),
-        }
+        };
+        (opened, tx)
     }
 
     /// Ends every stream (shutdown): clients reconnect to another replica.

@@ -5,6 +5,9 @@
 // session's standalone GET stream, not on the call's own stream; its
 // `*_related` ones ask through the handler's `extra.sendRequest`, which goes
 // on the call's own stream (as rmcp and the Python SDK always do).
+// It takes resource subscriptions (`demo://sdk1/doc`), and its `touch` tool
+// tells every session subscribed to a URI that it changed, on that
+// session's standalone stream, as a server watching files would.
 //
 // Usage: node tests/peers/ts_sdk1_server.mjs <port>
 // Ready: stderr gets "ts_sdk1_server ready on http://127.0.0.1:<port>/mcp".
@@ -18,14 +21,50 @@ import {
   isInitializeRequest,
   CreateMessageResultSchema,
   ElicitResultSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 const port = Number(process.argv[2] ?? 0);
 
+// The sessions (their low-level servers) subscribed to each URI.
+const subscribers = new Map();
+
 function newServer() {
-  const server = new McpServer({ name: 'ts-sdk1-server', version: '1.0.0' }, { capabilities: { logging: {} } });
+  const server = new McpServer(
+    { name: 'ts-sdk1-server', version: '1.0.0' },
+    { capabilities: { logging: {}, resources: { subscribe: true } } },
+  );
   const text = (value) => ({ content: [{ type: 'text', text: value }] });
+  server.registerResource('doc', 'demo://sdk1/doc', { mimeType: 'text/plain' }, async (uri) => ({
+    contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'a document' }],
+  }));
+  server.server.setRequestHandler(SubscribeRequestSchema, async ({ params }) => {
+    if (!subscribers.has(params.uri)) subscribers.set(params.uri, new Set());
+    subscribers.get(params.uri).add(server.server);
+    return {};
+  });
+  server.server.setRequestHandler(UnsubscribeRequestSchema, async ({ params }) => {
+    subscribers.get(params.uri)?.delete(server.server);
+    return {};
+  });
+  server.registerTool(
+    'touch',
+    { description: 'Tells every session subscribed to the URI that it changed', inputSchema: { uri: z.string() } },
+    async ({ uri }) => {
+      let told = 0;
+      for (const subscriber of subscribers.get(uri) ?? []) {
+        try {
+          await subscriber.sendResourceUpdated({ uri });
+          told += 1;
+        } catch {
+          subscribers.get(uri).delete(subscriber); // its session is gone
+        }
+      }
+      return text(`touched ${uri}: ${told}`);
+    },
+  );
   server.registerTool(
     'sample_unrelated',
     { description: 'Asks the client to sample, outside this request', inputSchema: { prompt: z.string() } },
