@@ -65,8 +65,14 @@ pub struct ClientSession {
     /// The client's own stream (GET, or the HTTP+SSE stream), held weakly:
     /// the stream ends when the listeners drop it, whoever else relays on it.
     stream: Mutex<Option<mpsc::WeakSender<Bytes>>>,
-    /// Woken when the client opens a stream.
+    /// Woken when the client opens a stream, or a call's answer starts
+    /// streaming.
     stream_opened: Notify,
+    /// The answer streams of the client's calls in flight, by upstream:
+    /// where a request an upstream sends outside any call goes while the
+    /// client holds no stream of its own.
+    call_streams: Mutex<Vec<(u64, Arc<str>, mpsc::WeakSender<Bytes>)>>,
+    next_call_stream: AtomicU64,
     /// Resources the client subscribed to on 2026-07-28 upstreams, which
     /// take subscriptions on a `subscriptions/listen` stream the gateway
     /// holds for the client (`relay::subscriptions`).
@@ -104,6 +110,19 @@ impl Drop for ResourceSubscriptions {
 }
 
 /// A forwarded request of the client's, registered while it runs.
+/// A call's answer stream lent to its upstream's other requests; returned
+/// when dropped.
+pub struct LentStream {
+    session: Arc<ClientSession>,
+    key: u64,
+}
+
+impl Drop for LentStream {
+    fn drop(&mut self) {
+        lock(&self.session.call_streams).retain(|(key, _, _)| *key != self.key);
+    }
+}
+
 pub struct Tracked {
     session: Arc<ClientSession>,
     key: String,
@@ -220,19 +239,49 @@ impl ClientSession {
         self.stream_opened.notify_waiters();
     }
 
-    /// The client's stream, waiting up to `wait` for it to open (a
-    /// client's GET may trail its first call).
-    pub async fn stream_within(&self, wait: Duration) -> Option<mpsc::Sender<Bytes>> {
+    /// Where a request `upstream` sends outside any call reaches the
+    /// client: its own stream, or else the answer stream of one of its calls
+    /// to that upstream; waiting up to `wait` for one (a client's GET may
+    /// trail its first call).
+    pub async fn stream_for_within(
+        &self,
+        upstream: &str,
+        wait: Duration,
+    ) -> Option<mpsc::Sender<Bytes>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let opened = self.stream_opened.notified();
             tokio::pin!(opened);
             // Registered before looking, so an opening in between is seen.
             opened.as_mut().enable();
-            if let Some(stream) = self.stream() {
+            if let Some(stream) = self.stream().or_else(|| self.call_stream(upstream)) {
                 return Some(stream);
             }
             tokio::time::timeout_at(deadline, opened).await.ok()?;
+        }
+    }
+
+    fn call_stream(&self, upstream: &str) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.call_streams)
+            .iter()
+            .filter(|(_, owner, _)| **owner == *upstream)
+            .find_map(|(_, _, stream)| stream.upgrade().filter(|tx| !tx.is_closed()))
+    }
+
+    /// Lends the answer stream of a call to `upstream` to that upstream's
+    /// requests outside any call (see [`ClientSession::stream_for_within`])
+    /// until the guard drops with the call's relay.
+    pub fn lend_call_stream(
+        self: &Arc<Self>,
+        upstream: &Arc<str>,
+        stream: &mpsc::Sender<Bytes>,
+    ) -> LentStream {
+        let key = self.next_call_stream.fetch_add(1, Ordering::Relaxed);
+        lock(&self.call_streams).push((key, upstream.clone(), stream.downgrade()));
+        self.stream_opened.notify_waiters();
+        LentStream {
+            session: self.clone(),
+            key,
         }
     }
 
@@ -345,6 +394,8 @@ impl Sessions {
             log_level: Mutex::new(None),
             stream: Mutex::new(None),
             stream_opened: Notify::new(),
+            call_streams: Mutex::new(Vec::new()),
+            next_call_stream: AtomicU64::new(0),
             following: Mutex::default(),
             resource_subscriptions: Mutex::default(),
             last_used: AtomicU64::new(self.now_ms()),

@@ -107,3 +107,64 @@ async fn a_log_level_set_on_the_aggregate_endpoint_reaches_the_upstreams() {
         );
     }
 }
+
+/// A client that holds no GET stream of its own: a request its upstream
+/// sends outside the call goes on the answer stream of the client's call
+/// to that upstream, and the client's answer (a POST) reaches the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_stream_of_its_own_the_client_is_asked_on_its_calls_stream() {
+    let (_server, url) = ts_sdk1_server();
+    let gateway = Gateway::start(&format!(
+        "upstreams:\n  - name: sdk1\n    url: \"{url}\"\n    timeout: \"20s\"\n"
+    ));
+    gateway.wait_for_tools(&["sdk1_sample_unrelated"]).await;
+    let initialize = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": { "protocolVersion": "2025-11-25", "capabilities": { "sampling": {} },
+                    "clientInfo": { "name": "no-get-stream", "version": "0" } } });
+    let response = post(
+        &gateway.mcp(),
+        &legacy_headers(None),
+        &initialize.to_string(),
+    )
+    .await;
+    let session = response.header("mcp-session-id").expect("a session id");
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    post(
+        &gateway.mcp(),
+        &legacy_headers(Some(&session)),
+        &initialized.to_string(),
+    )
+    .await;
+
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "sdk1_sample_unrelated", "arguments": { "prompt": "hi" } } });
+    let mut answer = EventStream::open(
+        "POST",
+        &gateway.mcp(),
+        &legacy_headers(Some(&session)),
+        &call.to_string(),
+    )
+    .await;
+    let wait = std::time::Duration::from_secs(15);
+    let asked = answer
+        .next(wait)
+        .await
+        .expect("a message on the call's stream");
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    let reply = json!({ "jsonrpc": "2.0", "id": asked["id"], "result": {
+        "role": "assistant", "model": "m",
+        "content": { "type": "text", "text": "from the call's stream" } } });
+    let delivered = post(
+        &gateway.mcp(),
+        &legacy_headers(Some(&session)),
+        &reply.to_string(),
+    )
+    .await;
+    assert_eq!(delivered.status, 202);
+    let result = answer.next(wait).await.expect("the call's result");
+    assert_eq!(
+        result.pointer("/result/content/0/text"),
+        Some(&json!("sampled: from the call's stream")),
+        "{result}"
+    );
+}

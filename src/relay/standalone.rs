@@ -29,8 +29,9 @@ use crate::upstream::{Upstream, UpstreamError};
 /// client's stream weakly, so it cannot wait on it).
 const RECHECK: Duration = Duration::from_secs(5);
 
-/// How long a request from the upstream waits for the client's stream
-/// when the client has none yet (its GET may trail its first call).
+/// How long a request from the upstream waits for a stream to the client
+/// when there is none yet (its GET may trail its first call, or a call's
+/// answer may not have started streaming).
 const STREAM_WAIT: Duration = Duration::from_secs(2);
 
 /// Follows the streams of every upstream session the client holds: called
@@ -281,7 +282,8 @@ async fn ask_client(
     session: Arc<ClientSession>,
     request: Value,
 ) {
-    match session.stream_within(STREAM_WAIT).await {
+    // The client's own stream, or else one of its calls' answer streams.
+    match session.stream_for_within(&upstream.name, STREAM_WAIT).await {
         Some(stream) => ask_client_on(&upstream, Some(&slot), &session, request, &stream).await,
         None => upstream.refuse_server_request(Some(&slot), &request).await,
     }

@@ -83,6 +83,12 @@ impl Relay {
         mut pending: Option<Value>,
         tx: mpsc::Sender<Bytes>,
     ) {
+        // While it streams, this answer carries the upstream's requests made
+        // outside any call to a client without a stream of its own.
+        let _lent = self
+            .session
+            .as_ref()
+            .map(|session| session.lend_call_stream(&self.upstream.name, &tx));
         let mut rounds = 0;
         loop {
             let message = match pending.take() {
