@@ -8,9 +8,17 @@
 //! `session_info`, `sleep`, `--extra-tool`) besides the ones the suite calls.
 //!
 //! ```text
-//! conformance-upstream --http 127.0.0.1:0 [--stateless] [--legacy-only] [--extra-tool NAME]...
-//! conformance-upstream --stdio [--legacy-only] [--extra-tool NAME]...
+//! conformance-upstream --http 127.0.0.1:0 [--stateless] [--legacy-only] [--list-changed]
+//!                      [--strip-prefix P] [--extra-tool NAME]...
+//! conformance-upstream --stdio [--legacy-only] [--list-changed] [--strip-prefix P] [--extra-tool NAME]...
 //! ```
+//!
+//! `--strip-prefix P` serves every tool and prompt named `P<rest>` as
+//! `<rest>` (calls and gets by `<rest>` reach it): behind a gateway that
+//! prefixes this upstream's names with `P`, the aggregated endpoint then
+//! shows the suite's own names. `--list-changed` declares `listChanged` for
+//! tools and prompts and serves the suite's hooks that change those lists
+//! (`changes`).
 //!
 //! With `--http` it prints exactly one line on stdout once it is bound,
 //! `listening on http://ADDR/mcp`, so a parent can start it on port 0 and read
@@ -26,12 +34,14 @@
 //! `server` (the instance and its `ServerHandler`), `tools` (the catalogue
 //! and `tools/call`), `logging` (log and progress notifications), `input`
 //! (sampling and elicitation), `mrtr` (the 2026-07-28 input fixtures),
-//! `resources`, and `prompts` (with completions).
+//! `changes` (`--list-changed`), `resources`, and `prompts` (with
+//! completions).
 
 // The 2025 revisions the suite tests rely on logging, sampling and
 // server-to-client requests, which rmcp marks deprecated by SEP-2577.
 #![allow(deprecated)]
 
+mod changes;
 mod input;
 mod logging;
 mod mrtr;
@@ -69,10 +79,14 @@ struct Options {
     legacy_only: bool,
     /// Serve HTTPS with this PEM certificate chain and key.
     tls: Option<(String, String)>,
+    /// Serve tools and prompts named `<prefix><rest>` as `<rest>`.
+    strip_prefix: Option<String>,
+    /// Declare `listChanged` and serve the suite's list-change triggers.
+    list_changed: bool,
 }
 
 const USAGE: &str = "usage: conformance-upstream (--http ADDR [--stateless] [--tls CERT KEY] | --stdio) \
-                     [--legacy-only] [--extra-tool NAME]...";
+                     [--legacy-only] [--list-changed] [--strip-prefix PREFIX] [--extra-tool NAME]...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut http = None;
@@ -81,18 +95,24 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut extra_tools = Vec::new();
     let mut legacy_only = false;
     let mut tls = None;
+    let mut strip_prefix = None;
+    let mut list_changed = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--http" => http = Some(args.next().ok_or("--http needs an address")?),
             "--stdio" => stdio = true,
             "--stateless" => stateless = true,
             "--legacy-only" => legacy_only = true,
+            "--list-changed" => list_changed = true,
             "--tls" => {
                 let cert = args.next().ok_or("--tls needs a certificate file")?;
                 let key = args.next().ok_or("--tls needs a key file")?;
                 tls = Some((cert, key));
             }
             "--extra-tool" => extra_tools.push(args.next().ok_or("--extra-tool needs a name")?),
+            "--strip-prefix" => {
+                strip_prefix = Some(args.next().ok_or("--strip-prefix needs a prefix")?)
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -108,6 +128,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         extra_tools,
         legacy_only,
         tls,
+        strip_prefix,
+        list_changed,
     })
 }
 
@@ -144,6 +166,8 @@ fn main() {
         legacy_only: options.legacy_only,
         stateless,
         states: RequestStates::default(),
+        strip_prefix: options.strip_prefix,
+        changes: changes::ListChanges::new(options.list_changed),
     });
     let result = runtime.block_on(async move {
         match options.transport {
@@ -187,5 +211,13 @@ mod tests {
         assert!(parse(&["--stdio", "--http", "x"]).is_err());
         assert!(parse(&["--stdio", "--stateless"]).is_err());
         assert!(parse(&["--extra-tool"]).is_err());
+        assert_eq!(
+            parse(&["--stdio", "--strip-prefix", "test_"])
+                .unwrap()
+                .strip_prefix
+                .as_deref(),
+            Some("test_")
+        );
+        assert!(parse(&["--stdio", "--strip-prefix"]).is_err());
     }
 }

@@ -14,13 +14,14 @@ use rmcp::{
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
         PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-        ReadResourceResult, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        ReadResourceResult, Reference, ServerCapabilities, ServerConfig, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
-    service::{RequestContext, RoleServer},
+    service::{RequestContext, RoleServer, SubscriptionContext},
 };
 use serde_json::json;
 
+use crate::changes::ListChanges;
 use crate::mrtr::RequestStates;
 use crate::prompts::{completions, prompts};
 use crate::resources::{read, resource_templates, resources};
@@ -36,6 +37,30 @@ pub(crate) struct Shared {
     pub(crate) stateless: bool,
     /// Behind the `requestState` of the 2026-07-28 diagnostics.
     pub(crate) states: RequestStates,
+    /// `--strip-prefix`: tools and prompts named `<prefix><rest>` are served
+    /// as `<rest>`, so that a gateway adding this prefix shows the names the
+    /// suite calls.
+    pub(crate) strip_prefix: Option<String>,
+    /// `--list-changed`: lists the suite can change, and who is told.
+    pub(crate) changes: ListChanges,
+}
+
+impl Shared {
+    /// The name a client sees for the tool or prompt `name`.
+    fn exposed(&self, name: &str) -> Option<String> {
+        let prefix = self.strip_prefix.as_deref()?;
+        name.strip_prefix(prefix)
+            .filter(|rest| !rest.is_empty())
+            .map(str::to_string)
+    }
+
+    /// The tool or prompt a client means by `name`, among `names` (what is
+    /// served): the prefixed name when `name` is one stripped of it.
+    fn internal<'a>(&self, name: &str, mut names: impl Iterator<Item = &'a str>) -> Option<String> {
+        let prefix = self.strip_prefix.as_deref()?;
+        let full = format!("{prefix}{name}");
+        names.any(|served| served == full).then_some(full)
+    }
 }
 
 /// One MCP server instance. The HTTP service makes one per session (per
@@ -70,23 +95,48 @@ pub(crate) fn is_2026_or_later(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
+impl Upstream {
+    /// The prompt a client means by `name` (see [`Shared::internal`]).
+    fn internal_prompt(&self, name: &str) -> Option<String> {
+        let prompts = self.all_prompts();
+        self.shared
+            .internal(name, prompts.iter().map(|prompt| prompt.name.as_str()))
+    }
+}
+
+impl Upstream {
+    /// What `prompts/list` lists, before any `--strip-prefix`.
+    fn all_prompts(&self) -> Vec<rmcp::model::Prompt> {
+        let mut all = prompts();
+        all.extend(self.shared.changes.prompts());
+        all
+    }
+}
+
 impl ServerHandler for Upstream {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_logging()
-                .enable_completions()
-                .enable_prompts()
-                .enable_resources()
-                .enable_resources_subscribe()
-                .enable_tools()
-                .build(),
-        )
-        .with_server_info(Implementation::new(
-            "switchboard-conformance-upstream",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_instructions("Test server for the MCP conformance suite and Switchboard's tests.")
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .build();
+        if self.shared.changes.enabled {
+            if let Some(tools) = capabilities.tools.as_mut() {
+                tools.list_changed = Some(true);
+            }
+            if let Some(prompts) = capabilities.prompts.as_mut() {
+                prompts.list_changed = Some(true);
+            }
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                "switchboard-conformance-upstream",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions("Test server for the MCP conformance suite and Switchboard's tests.")
     }
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
@@ -102,14 +152,30 @@ impl ServerHandler for Upstream {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let mut tools = self.tools();
+        for tool in &mut tools {
+            if let Some(name) = self.shared.exposed(&tool.name) {
+                tool.name = name.into();
+            }
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
         &self,
-        params: CallToolRequestParams,
+        mut params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let tools = self.tools();
+        if let Some(name) = self
+            .shared
+            .internal(&params.name, tools.iter().map(|tool| tool.name.as_ref()))
+        {
+            params.name = name.into();
+        }
+        if let Some(response) = self.shared.changes.call(&params.name, &context).await {
+            return response;
+        }
         self.call(params, context).await
     }
 
@@ -179,27 +245,50 @@ impl ServerHandler for Upstream {
         Some(requested.clone())
     }
 
+    /// A listen stream is told of `--list-changed` changes until it ends.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.shared
+            .changes
+            .listen(context.sink().clone(), context.cancelled())
+            .await;
+        Ok(())
+    }
+
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(prompts()))
+        let mut prompts = self.all_prompts();
+        for prompt in &mut prompts {
+            if let Some(name) = self.shared.exposed(&prompt.name) {
+                prompt.name = name;
+            }
+        }
+        Ok(ListPromptsResult::with_all_items(prompts))
     }
 
     async fn get_prompt(
         &self,
-        request: GetPromptRequestParams,
+        mut request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if let Some(name) = self.internal_prompt(&request.name) {
+            request.name = name;
+        }
         self.prompt(request, context).await
     }
 
     async fn complete(
         &self,
-        request: CompleteRequestParams,
+        mut request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        if let Reference::Prompt(prompt) = &mut request.r#ref
+            && let Some(name) = self.internal_prompt(&prompt.name)
+        {
+            prompt.name = name;
+        }
         completions(&request)
     }
 

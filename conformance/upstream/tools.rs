@@ -216,6 +216,7 @@ impl Upstream {
             ),
         ];
         tools.extend(Self::mrtr_tools());
+        tools.extend(self.shared.changes.tools());
         tools.extend(self.shared.extra_tools.iter().map(|name| {
             Tool::new(
                 name.clone(),
