@@ -71,7 +71,7 @@ pub struct ClientSession {
     /// The answer streams of the client's calls in flight, by upstream:
     /// where a request an upstream sends outside any call goes while the
     /// client holds no stream of its own.
-    call_streams: Mutex<Vec<(u64, Arc<str>, mpsc::WeakSender<Bytes>)>>,
+    call_streams: Mutex<Vec<CallStream>>,
     next_call_stream: AtomicU64,
     /// Resources the client subscribed to on 2026-07-28 upstreams, which
     /// take subscriptions on a `subscriptions/listen` stream the gateway
@@ -110,6 +110,13 @@ impl Drop for ResourceSubscriptions {
 }
 
 /// A forwarded request of the client's, registered while it runs.
+/// The answer stream of one call in flight, to `upstream`.
+struct CallStream {
+    key: u64,
+    upstream: Arc<str>,
+    stream: mpsc::WeakSender<Bytes>,
+}
+
 /// A call's answer stream lent to its upstream's other requests; returned
 /// when dropped.
 pub struct LentStream {
@@ -119,7 +126,7 @@ pub struct LentStream {
 
 impl Drop for LentStream {
     fn drop(&mut self) {
-        lock(&self.session.call_streams).retain(|(key, _, _)| *key != self.key);
+        lock(&self.session.call_streams).retain(|lent| lent.key != self.key);
     }
 }
 
@@ -264,8 +271,8 @@ impl ClientSession {
     fn call_stream(&self, upstream: &str) -> Option<mpsc::Sender<Bytes>> {
         lock(&self.call_streams)
             .iter()
-            .filter(|(_, owner, _)| **owner == *upstream)
-            .find_map(|(_, _, stream)| stream.upgrade().filter(|tx| !tx.is_closed()))
+            .filter(|lent| *lent.upstream == *upstream)
+            .find_map(|lent| lent.stream.upgrade().filter(|tx| !tx.is_closed()))
     }
 
     /// Lends the answer stream of a call to `upstream` to that upstream's
@@ -277,7 +284,11 @@ impl ClientSession {
         stream: &mpsc::Sender<Bytes>,
     ) -> LentStream {
         let key = self.next_call_stream.fetch_add(1, Ordering::Relaxed);
-        lock(&self.call_streams).push((key, upstream.clone(), stream.downgrade()));
+        lock(&self.call_streams).push(CallStream {
+            key,
+            upstream: upstream.clone(),
+            stream: stream.downgrade(),
+        });
         self.stream_opened.notify_waiters();
         LentStream {
             session: self.clone(),
