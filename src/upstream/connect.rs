@@ -30,7 +30,24 @@ impl Upstream {
                 "HTTP+SSE predates server/discover".into(),
             ))
         } else {
-            self.discover(deadline).await
+            match self.discover(deadline).await {
+                // A modern error identifies a modern server: it is asked
+                // again with a version it supports, never taken for a 2025
+                // one (2026-07-28, versioning). One more try: we speak one.
+                Err(error) => match versions_offered(&error) {
+                    Some(versions) if versions.iter().any(|v| v == protocol::MODERN) => {
+                        self.discover(deadline).await
+                    }
+                    Some(versions) if !versions.iter().any(|v| protocol::is_legacy(v)) => {
+                        return Err(UpstreamError::Protocol(format!(
+                            "it speaks only {}",
+                            versions.join(", ")
+                        )));
+                    }
+                    _ => Err(error),
+                },
+                found => found,
+            }
         };
         let capabilities = match probe {
             Ok(capabilities) => {
@@ -298,5 +315,56 @@ impl Upstream {
             }
         }
         Err(UpstreamError::Protocol(format!("{method}: too many pages")))
+    }
+}
+
+/// The versions a server names in an `UnsupportedProtocolVersion` error
+/// (`-32022`, in a 400 or as a JSON-RPC error), if that is what `error` is.
+fn versions_offered(error: &UpstreamError) -> Option<Vec<String>> {
+    let answer: Value = match error {
+        UpstreamError::Rpc(error) => json!({ "error": error }),
+        UpstreamError::Status { body, .. } => serde_json::from_str(body).ok()?,
+        _ => return None,
+    };
+    let error = answer.get("error")?;
+    if error.get("code").and_then(Value::as_i64)
+        != Some(crate::jsonrpc::UNSUPPORTED_PROTOCOL_VERSION)
+    {
+        return None;
+    }
+    let versions = error.pointer("/data/supported")?.as_array()?;
+    Some(
+        versions
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_version_error_names_what_the_server_speaks() {
+        let in_a_400 = UpstreamError::Status {
+            status: 400,
+            body: json!({ "jsonrpc": "2.0", "id": 1, "error": { "code": -32022,
+                "message": "Unsupported protocol version", "data": { "supported": ["2026-07-28"] } } })
+            .to_string(),
+        };
+        assert_eq!(
+            versions_offered(&in_a_400),
+            Some(vec!["2026-07-28".to_string()])
+        );
+        let as_rpc = UpstreamError::Rpc(json!({ "code": -32022, "message": "no",
+            "data": { "supported": ["2025-06-18"] } }));
+        assert_eq!(
+            versions_offered(&as_rpc),
+            Some(vec!["2025-06-18".to_string()])
+        );
+        let other = UpstreamError::Rpc(json!({ "code": -32601, "message": "Method not found" }));
+        assert_eq!(versions_offered(&other), None);
+        assert_eq!(versions_offered(&UpstreamError::Timeout), None);
     }
 }
