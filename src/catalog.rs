@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::protocol::param_headers::{self, ParamHeader};
+
 /// What one upstream currently offers, as fetched from it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listing {
@@ -45,6 +47,9 @@ pub struct Entry {
     /// The definition as the upstream gave it, serialised, for
     /// `/servers/{name}/mcp`.
     pub original_json: Box<str>,
+    /// A tool's arguments mirrored into `Mcp-Param-*` headers (`None` for
+    /// almost every tool: those without `x-mcp-header`).
+    pub param_headers: Option<Arc<[ParamHeader]>>,
 }
 
 /// One server's part of the snapshot.
@@ -180,19 +185,29 @@ impl Catalog {
             let tools_start = catalog.tools.len();
             let prompts_start = catalog.prompts.len();
             if let Some(listing) = &input.listing {
+                // A client must not list a tool with invalid x-mcp-header
+                // annotations (2026-07-28); nor does the gateway, as one.
+                let mut excluded = Vec::new();
                 add_named(
                     &mut catalog.tools,
                     &mut catalog.tool_index,
                     &listing.tools,
                     server_idx,
                     &input.prefix,
+                    Some(&mut excluded),
                 );
+                for (tool, why) in excluded {
+                    catalog
+                        .collisions
+                        .push(format!("tool {tool} of {} is left out: {why}", input.name));
+                }
                 add_named(
                     &mut catalog.prompts,
                     &mut catalog.prompt_index,
                     &listing.prompts,
                     server_idx,
                     &input.prefix,
+                    None,
                 );
                 for resource in &listing.resources {
                     let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
@@ -480,13 +495,16 @@ fn merge_into(into: &mut Value, from: &Value) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadCursor;
 
-/// Adds a server's named items in name order, prefixed.
+/// Adds a server's named items in name order, prefixed. Tools (with
+/// `excluded`) have their `x-mcp-header` annotations read; one whose are
+/// invalid is left out, and named in `excluded` with why.
 fn add_named(
     entries: &mut Vec<Entry>,
     index: &mut HashMap<Arc<str>, usize>,
     items: &[Value],
     server: usize,
     prefix: &str,
+    mut excluded: Option<&mut Vec<(String, String)>>,
 ) {
     let mut named: Vec<(&str, &Value)> = items
         .iter()
@@ -495,6 +513,17 @@ fn add_named(
     named.sort_by(|a, b| a.0.cmp(b.0));
     named.dedup_by(|a, b| a.0 == b.0);
     for (name, item) in named {
+        let mut param_headers = None;
+        if let Some(excluded) = excluded.as_deref_mut() {
+            match param_headers::of_schema(item.get("inputSchema").unwrap_or(&Value::Null)) {
+                Ok(found) if found.is_empty() => {}
+                Ok(found) => param_headers = Some(Arc::from(found)),
+                Err(why) => {
+                    excluded.push((name.to_string(), why));
+                    continue;
+                }
+            }
+        }
         let exposed_name: Arc<str> = Arc::from(format!("{prefix}{name}"));
         let mut exposed = item.clone();
         exposed["name"] = Value::String(exposed_name.to_string());
@@ -505,6 +534,7 @@ fn add_named(
             exposed: exposed_name,
             exposed_json: exposed.to_string().into_boxed_str(),
             original_json: item.to_string().into_boxed_str(),
+            param_headers,
         });
     }
 }

@@ -72,7 +72,7 @@
 //! | `metrics` | `protocol`, `refusal` |
 //! | `net` | `jsonrpc`, `runtimes` |
 //! | `tls` | `config` |
-//! | `catalog` | |
+//! | `catalog` | `protocol` |
 //! | `config` | |
 //! | `jsonrpc` | |
 //! | `protocol` | |

@@ -55,6 +55,17 @@ pub async fn forward_request(
     message: Value,
     id: &Value,
 ) -> Result<Outcome, Failure> {
+    forward_with(request, upstream, message, id, Vec::new()).await
+}
+
+/// [`forward_request`], with `headers` sent besides the forwarded ones.
+pub async fn forward_with(
+    request: &Request<'_>,
+    upstream: &Arc<Upstream>,
+    message: Value,
+    id: &Value,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+) -> Result<Outcome, Failure> {
     // A 2026-07-28 client answering input a 2025 upstream asked for: the
     // held call goes on, it is not sent again.
     if request.is_modern() && input::is_ours(message.get("params")) {
@@ -101,10 +112,17 @@ pub async fn forward_request(
     let mut span = request.span.child(SpanKind::Client, &message);
     let mut message = message;
     let traced_headers;
+    let with_headers;
+    let base = if headers.is_empty() {
+        request.forwarded.as_slice()
+    } else {
+        with_headers = [request.forwarded.as_slice(), &headers].concat();
+        with_headers.as_slice()
+    };
     let forwarded = match span.context() {
-        None => request.forwarded.as_slice(),
+        None => base,
         Some(context) => {
-            traced_headers = context.inject(&mut message, &request.forwarded);
+            traced_headers = context.inject(&mut message, base);
             traced_headers.as_slice()
         }
     };

@@ -7,7 +7,7 @@ mod tasks;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, ResourceFilter, Scope, Server};
@@ -15,7 +15,7 @@ use crate::exchange::{Client, Failure, Outcome, Request};
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
 use crate::pool::Unavailable;
-use crate::protocol::{self, Era};
+use crate::protocol::{self, Era, param_headers};
 use crate::relay::{self, forward_request, standalone, subscriptions};
 use crate::traces::{self};
 use crate::upstream::Upstream;
@@ -277,7 +277,8 @@ async fn handle_request(
             }
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             let started = std::time::Instant::now();
-            let result = forward_request(request, &upstream, message, id).await;
+            let headers = mirrored_params(request, scope, &upstream, &message);
+            let result = relay::forward_with(request, &upstream, message, id, headers).await;
             if method == "tools/call" {
                 // Time to the response (or, for a streamed one, its start).
                 let failed = outcome_of(&result) == metrics::Outcome::UpstreamError;
@@ -434,6 +435,38 @@ async fn handle_request(
 
 /// On `/servers/{name}/mcp`, the one upstream behind it, when the caller
 /// may use it as a whole.
+/// The `Mcp-Param-*` headers a 2026-07-28 upstream requires with a call of
+/// a tool whose arguments it mirrors (`x-mcp-header`), for a 2025 client,
+/// which cannot know to send them (a 2026-07-28 client's own go through).
+fn mirrored_params(
+    request: &Request<'_>,
+    scope: Scope<'_>,
+    upstream: &Upstream,
+    message: &Value,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let needed = matches!(request.client, Client::Legacy(_))
+        && message.get("method").and_then(Value::as_str) == Some("tools/call")
+        && upstream.era().is_some_and(|era| *era == Era::Modern);
+    if !needed {
+        return Vec::new();
+    }
+    let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let entry = match scope {
+        Scope::Server(server) => request.catalog.entry_of(server, false, name),
+        Scope::Aggregate => request
+            .catalog
+            .tool(&format!("{}{name}", upstream.prefix))
+            .map(|(_, entry)| entry),
+    };
+    let arguments = message.pointer("/params/arguments").unwrap_or(&Value::Null);
+    entry
+        .and_then(|entry| entry.param_headers.as_deref())
+        .map(|headers| param_headers::values(headers, arguments))
+        .unwrap_or_default()
+}
+
 fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
     let upstream = request.scope.and_then(|name| request.pool.upstream(name))?;
     request
