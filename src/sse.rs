@@ -19,6 +19,11 @@ pub struct Decoder {
     buffer: BytesMut,
     current: Event,
     has_data: bool,
+    /// The stream's last event id, set by any `id:` field (an event with
+    /// no data included, as the priming event of a resumable stream is).
+    last_event_id: Option<String>,
+    /// The reconnection delay the server asked for (`retry:`), in ms.
+    retry_ms: Option<u64>,
 }
 
 /// Bound on one unterminated line, so a hostile upstream cannot make the
@@ -30,6 +35,24 @@ pub const MAX_LINE: usize = 16 * 1024 * 1024;
 pub struct LineTooLong;
 
 impl Decoder {
+    /// Where to resume this stream from (`Last-Event-ID`).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// How long to wait before resuming, if the server said.
+    pub fn retry(&self) -> Option<std::time::Duration> {
+        self.retry_ms.map(std::time::Duration::from_millis)
+    }
+
+    /// Starts on the stream that resumes this one: what was half-read is
+    /// dropped; the last event id and the delay are kept.
+    pub fn resume(&mut self) {
+        self.buffer.clear();
+        self.current = Event::default();
+        self.has_data = false;
+    }
+
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), LineTooLong> {
         self.buffer.extend_from_slice(chunk);
         loop {
@@ -84,7 +107,13 @@ impl Decoder {
                 self.has_data = true;
             }
             "event" => self.current.event = Some(value.to_string()),
-            "id" => self.current.id = Some(value.to_string()),
+            "id" if !value.contains('\0') => {
+                self.current.id = Some(value.to_string());
+                self.last_event_id = Some(value.to_string());
+            }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry_ms = value.parse().ok();
+            }
             _ => {}
         }
     }
@@ -141,6 +170,24 @@ mod tests {
         let events = decode_in_chunks(&encode_message(json), 3);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].data.as_bytes(), json);
+    }
+
+    #[test]
+    fn keeps_where_to_resume_from_even_without_data() {
+        let mut decoder = Decoder::default();
+        let mut out = Vec::new();
+        // A priming event (an id, no data), then the server's retry delay.
+        decoder
+            .push(b"id: 42\ndata\n\nretry: 500\n\nid: 43\n", &mut out)
+            .unwrap();
+        assert_eq!(decoder.last_event_id(), Some("43"));
+        assert_eq!(decoder.retry(), Some(std::time::Duration::from_millis(500)));
+        decoder.push(b"retry: soon\n\n", &mut out).unwrap();
+        assert_eq!(decoder.retry(), Some(std::time::Duration::from_millis(500)));
+        decoder.resume();
+        decoder.push(b"data: {}\n\n", &mut out).unwrap();
+        assert_eq!(out.last().map(|e| e.data.as_str()), Some("{}"));
+        assert_eq!(decoder.last_event_id(), Some("43"));
     }
 
     #[test]

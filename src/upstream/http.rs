@@ -18,6 +18,13 @@ use crate::net::HttpClient;
 use crate::protocol::{HEADER_METHOD, HEADER_NAME, HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID};
 use crate::sse;
 
+/// A request's event stream that breaks before its response is resumed at
+/// most this often.
+const MAX_RESUMES: u32 = 3;
+
+/// The wait before resuming when the upstream named none.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+
 /// Largest JSON body accepted from an upstream.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -37,7 +44,7 @@ pub struct HttpLink {
     client: HttpClient,
     uri: Uri,
     /// Configured headers (this upstream's own credentials).
-    headers: HeaderMap,
+    headers: Arc<HeaderMap>,
     /// Set for a Kubernetes Service: requests go to its ready pods.
     endpoints: Option<Arc<Endpoints>>,
 }
@@ -46,7 +53,7 @@ impl HttpLink {
     /// The client, URL and configured headers, for the same upstream
     /// spoken to with the 2024-11-05 transport (see `SseLink::beside`).
     pub(super) fn parts(&self) -> (&HttpClient, &Uri, &HeaderMap) {
-        (&self.client, &self.uri, &self.headers)
+        (&self.client, &self.uri, &*self.headers)
     }
 
     pub fn new(
@@ -69,7 +76,7 @@ impl HttpLink {
         Ok(HttpLink {
             client,
             uri,
-            headers: map,
+            headers: Arc::new(map),
             endpoints,
         })
     }
@@ -110,9 +117,10 @@ impl HttpLink {
         deadline: Instant,
         in_flight: Option<InFlight>,
     ) -> Result<Reply, UpstreamError> {
+        let target = self.target(headers.endpoint)?;
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(self.target(headers.endpoint)?)
+            .uri(target.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream");
         let map = request.headers_mut().expect("builder has no error yet");
@@ -196,12 +204,22 @@ impl HttpLink {
         }
         if is_stream {
             let (tx, rx) = mpsc::channel(16);
+            // Where a broken event stream of this request resumes: the same
+            // target, with the same credentials, session and version.
+            let resume = expect_id.is_some().then(|| Resume {
+                client: self.client.clone(),
+                uri: target,
+                headers: self.headers.clone(),
+                version: headers.version.cloned(),
+                session: headers.session.cloned(),
+            });
             tokio::spawn(read_stream(
                 response.into_body(),
                 tx,
                 expect_id,
                 deadline,
                 in_flight,
+                resume,
             ));
             return Ok(Reply::Stream {
                 messages: rx,
@@ -256,6 +274,7 @@ impl HttpLink {
             tx,
             None,
             far_future(),
+            None,
             None,
         ));
         Ok(Some(rx))
@@ -336,17 +355,59 @@ async fn read_body(body: hyper::body::Incoming, deadline: Instant) -> Result<Byt
     Ok(collected.to_bytes())
 }
 
+/// What resuming a request's event stream takes (2025-11-25): a stream
+/// that ends before the response is not a cancellation; the client waits
+/// the server's `retry` delay and asks again with GET and `Last-Event-ID`.
+struct Resume {
+    client: HttpClient,
+    uri: Uri,
+    /// The upstream's configured headers (its credentials).
+    headers: Arc<HeaderMap>,
+    version: Option<HeaderValue>,
+    session: Option<HeaderValue>,
+}
+
+impl Resume {
+    /// The resumed stream's body, if the upstream gives one.
+    async fn get(&self, last_event_id: &str, deadline: Instant) -> Option<hyper::body::Incoming> {
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(self.uri.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header("last-event-id", HeaderValue::from_str(last_event_id).ok()?)
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let map = request.headers_mut();
+        map.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(version) = &self.version {
+            map.insert(HEADER_PROTOCOL_VERSION, version.clone());
+        }
+        if let Some(session) = &self.session {
+            map.insert(HEADER_SESSION_ID, session.clone());
+        }
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        (response.status().is_success() && is_event_stream(&response)).then(|| response.into_body())
+    }
+}
+
 /// Decodes an upstream event stream into messages until the response to
-/// `expect_id` (or, for a GET stream, until the upstream closes it).
+/// `expect_id` (or, for a GET stream, until the upstream closes it). A
+/// request's stream that ends first is resumed where the upstream allows it
+/// (it gave event ids), up to [`MAX_RESUMES`] times.
 async fn read_stream(
     mut body: hyper::body::Incoming,
     tx: mpsc::Sender<Result<Value, UpstreamError>>,
     expect_id: Option<Value>,
     deadline: Instant,
     mut in_flight: Option<InFlight>,
+    resume: Option<Resume>,
 ) {
     let mut decoder = sse::Decoder::default();
     let mut events = Vec::new();
+    let mut resumed = 0;
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout_at(deadline, body.frame()) => next,
@@ -360,6 +421,18 @@ async fn read_stream(
                 return;
             }
             Ok(None) => {
+                if let (Some(resume), Some(last)) = (&resume, decoder.last_event_id())
+                    && resumed < MAX_RESUMES
+                {
+                    let wait = decoder.retry().unwrap_or(DEFAULT_RETRY);
+                    tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
+                    if let Some(resumed_body) = resume.get(last, deadline).await {
+                        body = resumed_body;
+                        decoder.resume();
+                        resumed += 1;
+                        continue;
+                    }
+                }
                 if expect_id.is_some() {
                     let cause = "upstream closed the event stream before responding".to_string();
                     let _ = tx.send(Err(UpstreamError::Broken(cause))).await;
