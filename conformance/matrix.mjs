@@ -147,6 +147,8 @@ function tables(results) {
     ['2025-11-25', '2025-only', 'direct-legacy-2025-11-25', 'gateway-legacy-2025-11-25', 'gateway-mcp-legacy-2025-11-25'],
     ['2026-07-28', 'dual-era', 'direct-2026-07-28', 'gateway-2026-07-28', 'gateway-mcp-2026-07-28'],
     ['2026-07-28', '2025-only', null, 'gateway-legacy-2026-07-28', 'gateway-mcp-legacy-2026-07-28'],
+    ['2025-11-25', '2025-only, asks on its GET stream', 'direct-unrelated-2025-11-25', 'gateway-unrelated-2025-11-25', 'gateway-mcp-unrelated-2025-11-25'],
+    ['2026-07-28', '2025-only, asks on its GET stream', null, 'gateway-unrelated-2026-07-28', 'gateway-mcp-unrelated-2026-07-28'],
   ];
   for (const [revision, upstream, ...labels] of pairings) {
     const req = requirements(revision);
@@ -226,7 +228,13 @@ function tables(results) {
     } else {
       suite = 'client (server scenarios)';
       client = revision;
-      upstream = /legacy/.test(label) ? '2025-only' : /stateless/.test(label) ? 'dual-era, stateless' : 'dual-era';
+      upstream = /unrelated/.test(label)
+        ? '2025-only, asks on its GET stream'
+        : /legacy/.test(label)
+          ? '2025-only'
+          : /stateless/.test(label)
+            ? 'dual-era, stateless'
+            : 'dual-era';
       endpoint = label.startsWith('direct') ? 'direct' : label.startsWith('gateway-mcp') ? '/mcp' : '/servers/{name}/mcp';
       checks = Object.values(serverRun(join(results, label))).flat();
     }

@@ -120,7 +120,14 @@ impl Upstream {
     }
 }
 
-/// Sends `request` to the client on the call's stream; its result as JSON.
+/// `--unrelated-requests`: ask as a TS SDK 1.x server does when a tool
+/// handler asks without its related request id, on the session's standalone
+/// GET stream rather than the call's stream. Set once, at start.
+pub(crate) static UNRELATED_REQUESTS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Sends `request` to the client on the call's stream (or, with
+/// `--unrelated-requests`, the session's GET stream); its result as JSON.
 pub(crate) async fn send_to_client(
     context: &RequestContext<RoleServer>,
     request: InputRequest,
@@ -136,7 +143,17 @@ pub(crate) async fn send_to_client(
             ));
         }
     };
-    let result = context.peer.send_request(request).await.map_err(|error| {
+    let result = if UNRELATED_REQUESTS.load(std::sync::atomic::Ordering::Relaxed) {
+        // A spawned task does not carry the call's id (rmcp's task-local
+        // originating request), so rmcp sends on the standalone stream.
+        let peer = context.peer.clone();
+        tokio::spawn(async move { peer.send_request(request).await })
+            .await
+            .map_err(|error| ErrorData::internal_error(error.to_string(), None))?
+    } else {
+        context.peer.send_request(request).await
+    };
+    let result = result.map_err(|error| {
         ErrorData::internal_error(format!("client request failed: {error}"), None)
     })?;
     let answer = match result {

@@ -8,8 +8,8 @@
 //! `session_info`, `sleep`, `--extra-tool`) besides the ones the suite calls.
 //!
 //! ```text
-//! conformance-upstream --http 127.0.0.1:0 [--stateless] [--legacy-only] [--list-changed]
-//!                      [--strip-prefix P] [--extra-tool NAME]...
+//! conformance-upstream --http 127.0.0.1:0 [--stateless] [--legacy-only] [--unrelated-requests]
+//!                      [--list-changed] [--strip-prefix P] [--extra-tool NAME]...
 //! conformance-upstream --stdio [--legacy-only] [--list-changed] [--strip-prefix P] [--extra-tool NAME]...
 //! ```
 //!
@@ -18,7 +18,10 @@
 //! prefixes this upstream's names with `P`, the aggregated endpoint then
 //! shows the suite's own names. `--list-changed` declares `listChanged` for
 //! tools and prompts and serves the suite's hooks that change those lists
-//! (`changes`).
+//! (`changes`). `--unrelated-requests` makes a 2025 session ask the client
+//! for input (sampling, elicitation) on the session's standalone GET stream,
+//! as a TS SDK 1.x server does when a handler asks without its related
+//! request id, instead of on the call's stream as rmcp and the Python SDK do.
 //!
 //! With `--http` it prints exactly one line on stdout once it is bound,
 //! `listening on http://ADDR/mcp`, so a parent can start it on port 0 and read
@@ -83,10 +86,12 @@ struct Options {
     strip_prefix: Option<String>,
     /// Declare `listChanged` and serve the suite's list-change triggers.
     list_changed: bool,
+    /// Ask for input on the session's GET stream (TS SDK 1.x style).
+    unrelated_requests: bool,
 }
 
 const USAGE: &str = "usage: conformance-upstream (--http ADDR [--stateless] [--tls CERT KEY] | --stdio) \
-                     [--legacy-only] [--list-changed] [--strip-prefix PREFIX] [--extra-tool NAME]...";
+                     [--legacy-only] [--unrelated-requests] [--list-changed] [--strip-prefix PREFIX] [--extra-tool NAME]...";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut http = None;
@@ -97,6 +102,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut tls = None;
     let mut strip_prefix = None;
     let mut list_changed = false;
+    let mut unrelated_requests = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--http" => http = Some(args.next().ok_or("--http needs an address")?),
@@ -104,6 +110,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--stateless" => stateless = true,
             "--legacy-only" => legacy_only = true,
             "--list-changed" => list_changed = true,
+            "--unrelated-requests" => unrelated_requests = true,
             "--tls" => {
                 let cert = args.next().ok_or("--tls needs a certificate file")?;
                 let key = args.next().ok_or("--tls needs a key file")?;
@@ -130,6 +137,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         tls,
         strip_prefix,
         list_changed,
+        unrelated_requests,
     })
 }
 
@@ -159,6 +167,10 @@ fn main() {
             stateless: true,
             ..
         }
+    );
+    input::UNRELATED_REQUESTS.store(
+        options.unrelated_requests,
+        std::sync::atomic::Ordering::Relaxed,
     );
     let shared = Arc::new(Shared {
         extra_tools: options.extra_tools,
