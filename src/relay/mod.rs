@@ -20,9 +20,11 @@ pub mod subscriptions;
 pub mod tasks;
 
 mod adapt;
+mod own_session;
 mod stream;
 
 use adapt::Adapt;
+use own_session::OwnSession;
 use stream::Relay;
 
 use std::sync::Arc;
@@ -148,11 +150,26 @@ pub async fn forward_with(
                 .and_then(|meta| meta.get(protocol::META_CLIENT_CAPABILITIES)),
         ),
     };
+    // A 2026-07-28 call that may need input of a 2025 HTTP upstream runs
+    // in an upstream session of its own (relay::own_session).
+    let mut own_session = None;
+    if session.is_none() && OwnSession::wanted(upstream, asks, &message) {
+        match OwnSession::open(upstream, asks, &message).await {
+            Ok(opened) => own_session = Some(opened),
+            Err(error) => {
+                let failure = upstream_failure(upstream, error);
+                span.fail_rpc(&failure.1);
+                return Err(failure);
+            }
+        }
+    }
+    let slot = slot.or_else(|| own_session.as_ref().map(|own| own.slot.clone()));
     match (&session, &slot) {
         (Some(session), Some(slot)) => {
             standalone::follow_before_call(upstream, slot, session).await
         }
-        _ => standalone::follow_asking_before_call(upstream, asks).await,
+        (None, None) => standalone::follow_asking_before_call(upstream, asks).await,
+        _ => {}
     }
     // A 2025 client cancels with a notification naming this id.
     let tracked = session.as_ref().map(|s| s.track(id));
@@ -189,6 +206,19 @@ pub async fn forward_with(
         // Dropping the forward cancels upstream (see upstream::cancel).
         _ = cancelled(tracked.as_ref()) => return Err(cancelled_failure()),
     };
+    let reply = match (reply, own_session.as_mut()) {
+        (
+            Ok(Reply::Stream {
+                messages,
+                session_id,
+            }),
+            Some(own),
+        ) => Ok(Reply::Stream {
+            messages: own.merge(messages),
+            session_id,
+        }),
+        (reply, _) => reply,
+    };
     let reply = match reply {
         Ok(reply) => reply,
         Err(error) => {
@@ -215,6 +245,7 @@ pub async fn forward_with(
         retry_template,
         forwarded: retry_headers,
         span,
+        _own_session: own_session,
         _in_flight: in_flight,
     };
     Ok(match reply {

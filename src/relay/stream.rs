@@ -43,6 +43,9 @@ pub(super) struct Relay {
     pub(super) forwarded: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The upstream call's span: it ends with the relay.
     pub(super) span: Span,
+    /// The call's own upstream session (a 2026-07-28 client's that may
+    /// need input): ended when the relay ends.
+    pub(super) _own_session: Option<super::own_session::OwnSession>,
     /// Counts the call until the relay ends.
     pub(super) _in_flight: crate::metrics::Held,
 }
