@@ -18,8 +18,21 @@ pub const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 /// The 2026-07-28 tasks extension, as a client or server declares it.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
-/// The methods that name a task the client was given.
+/// The methods that name a task the client was given, in either era.
 pub const BY_ID: [&str; 4] = ["tasks/get", "tasks/result", "tasks/cancel", "tasks/update"];
+
+/// Whether `method` names a task in the client's era: 2025-11-25 has
+/// `tasks/result`; the 2026-07-28 tasks extension removed it (its results
+/// come inline with `tasks/get`) and has `tasks/update`. The other era's
+/// method is unknown there, as it is to a server of that era.
+pub fn routes_by_id(method: &str, modern: bool) -> bool {
+    match method {
+        "tasks/get" | "tasks/cancel" => true,
+        "tasks/update" => modern,
+        "tasks/result" => !modern,
+        _ => false,
+    }
+}
 
 /// Whether the answer to `message` may carry task ids: the task methods,
 /// and a `tools/call` that asked for a task (2025-11-25: `params.task`) or
@@ -160,5 +173,13 @@ mod tests {
         assert!(!may_carry_ids(
             &json!({ "method": "resources/read", "params": { "uri": "x" } })
         ));
+    }
+
+    #[test]
+    fn each_era_routes_its_own_task_methods() {
+        assert!(routes_by_id("tasks/get", true) && routes_by_id("tasks/get", false));
+        assert!(routes_by_id("tasks/update", true) && !routes_by_id("tasks/update", false));
+        assert!(routes_by_id("tasks/result", false) && !routes_by_id("tasks/result", true));
+        assert!(!routes_by_id("tasks/list", false));
     }
 }

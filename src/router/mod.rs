@@ -403,7 +403,10 @@ async fn handle_request(
             }
         }
         // On /mcp a task id names its upstream by prefix (router::tasks).
-        method if request.scope.is_none() && relay::tasks::BY_ID.contains(&method) => {
+        method
+            if request.scope.is_none()
+                && relay::tasks::routes_by_id(method, request.is_modern()) =>
+        {
             tasks::route(request, id, method, params).await
         }
         // 2026-07-28's tasks extension has no list.
