@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::protocol::{self, Era, Relayable};
+use crate::protocol::{self, Era};
 use crate::sessions::{ClientSession, ResourceSubscriptions};
 use crate::upstream::session::SessionSlot;
 use crate::upstream::{Call, Caller, Upstream, UpstreamError};
@@ -331,9 +331,7 @@ async fn subscribed_stream(
             caller: Caller {
                 slot: Some(slot),
                 client_info: Some(&info),
-                log_level: None,
-                client_capabilities: None,
-                asks: Relayable::default(),
+                ..Caller::default()
             },
         };
         // Read to its end: a dropped answer would cancel the subscribe.

@@ -298,11 +298,8 @@ impl Upstream {
                 "jsonrpc": "2.0", "id": self.fresh_id(), "method": method, "params": params,
             });
             let caller = Caller {
-                slot: None,
-                client_info: None,
-                log_level: None,
-                client_capabilities: None,
                 asks,
+                ..Caller::default()
             };
             let (reply, id) = self.request(message, &[], caller, deadline).await?;
             let result = response_result(single_response(reply, &id).await?)?;

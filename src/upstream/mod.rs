@@ -86,6 +86,8 @@ pub enum Reply {
 }
 
 /// Who is calling, as far as the upstream needs to know.
+/// The default is the gateway itself: the shared session, no client.
+#[derive(Default)]
 pub struct Caller<'a> {
     /// The client's own session slot with this upstream (legacy client
     /// sessions); `None` uses the gateway's shared session.

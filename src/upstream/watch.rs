@@ -249,13 +249,7 @@ impl Upstream {
             "jsonrpc": "2.0", "id": self.fresh_id(), "method": method,
             "params": { "_meta": gateway_meta() },
         });
-        let caller = Caller {
-            slot: None,
-            client_info: None,
-            log_level: None,
-            client_capabilities: None,
-            asks: Relayable::default(),
-        };
+        let caller = Caller::default();
         let deadline = Instant::now() + timeout;
         let (reply, id) = self.request(message, &[], caller, deadline).await?;
         response_result(single_response(reply, &id).await?).map(|_| ())
