@@ -242,20 +242,13 @@ impl HttpLink {
         version: &HeaderValue,
         endpoint: Option<SocketAddr>,
     ) -> Result<Option<mpsc::Receiver<Result<Value, UpstreamError>>>, UpstreamError> {
-        let mut request = Request::builder()
-            .method(Method::GET)
-            .uri(self.target(endpoint)?)
-            .header(header::ACCEPT, "text/event-stream")
-            .header(HEADER_PROTOCOL_VERSION, version.clone());
-        if let Some(session) = session {
-            request = request.header(HEADER_SESSION_ID, session.clone());
-        }
-        let mut request = request
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        request
-            .headers_mut()
-            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let request = stream_request(
+            self.target(endpoint)?,
+            &self.headers,
+            Some(version),
+            session,
+            None,
+        )?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
@@ -370,27 +363,51 @@ struct Resume {
 impl Resume {
     /// The resumed stream's body, if the upstream gives one.
     async fn get(&self, last_event_id: &str, deadline: Instant) -> Option<hyper::body::Incoming> {
-        let mut request = Request::builder()
-            .method(Method::GET)
-            .uri(self.uri.clone())
-            .header(header::ACCEPT, "text/event-stream")
-            .header("last-event-id", HeaderValue::from_str(last_event_id).ok()?)
-            .body(Full::new(Bytes::new()))
-            .ok()?;
-        let map = request.headers_mut();
-        map.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if let Some(version) = &self.version {
-            map.insert(HEADER_PROTOCOL_VERSION, version.clone());
-        }
-        if let Some(session) = &self.session {
-            map.insert(HEADER_SESSION_ID, session.clone());
-        }
+        let request = stream_request(
+            self.uri.clone(),
+            &self.headers,
+            self.version.as_ref(),
+            self.session.as_ref(),
+            Some(last_event_id),
+        )
+        .ok()?;
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
             .ok()?
             .ok()?;
         (response.status().is_success() && is_event_stream(&response)).then(|| response.into_body())
     }
+}
+
+/// A GET for an event stream: a session's own, or (with `last_event_id`)
+/// the rest of a request's stream, with the upstream's configured headers.
+fn stream_request(
+    uri: Uri,
+    configured: &HeaderMap,
+    version: Option<&HeaderValue>,
+    session: Option<&HeaderValue>,
+    last_event_id: Option<&str>,
+) -> Result<Request<Full<Bytes>>, UpstreamError> {
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    let map = request.headers_mut();
+    map.extend(configured.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(version) = version {
+        map.insert(HEADER_PROTOCOL_VERSION, version.clone());
+    }
+    if let Some(session) = session {
+        map.insert(HEADER_SESSION_ID, session.clone());
+    }
+    if let Some(id) = last_event_id {
+        let id = HeaderValue::from_str(id)
+            .map_err(|_| UpstreamError::Protocol("an event id that is no header value".into()))?;
+        map.insert(header::HeaderName::from_static("last-event-id"), id);
+    }
+    Ok(request)
 }
 
 /// Decodes an upstream event stream into messages until the response to
