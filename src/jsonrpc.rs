@@ -152,6 +152,16 @@ pub struct RpcError {
 }
 
 impl RpcError {
+    /// An error as a peer sent it (`{"code", "message", "data"}`); a
+    /// malformed one becomes an internal error keeping what it said.
+    pub fn from_wire(error: &Value) -> RpcError {
+        let code = error.get("code").and_then(Value::as_i64);
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+        let mut rpc = RpcError::new(code.unwrap_or(INTERNAL_ERROR), message);
+        rpc.data = error.get("data").cloned();
+        rpc
+    }
+
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         RpcError {
             code,

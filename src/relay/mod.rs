@@ -135,21 +135,7 @@ pub async fn forward_with(
         }
     }
     // Looked up once: the forward and the relay share them.
-    let (session, slot) = match &request.client {
-        Client::Legacy(session) => (Some(session.clone()), Some(session.slot(&upstream.name))),
-        Client::Modern => (None, None),
-    };
-    // What the client can be asked, should a 2025 upstream ask: a 2025
-    // client declared it once, a 2026-07-28 one says so per request.
-    let asks = match &session {
-        Some(session) => session.asks,
-        None => Relayable::of(
-            message
-                .get("params")
-                .and_then(|params| params.get("_meta"))
-                .and_then(|meta| meta.get(protocol::META_CLIENT_CAPABILITIES)),
-        ),
-    };
+    let (session, slot, asks) = client_of(request, upstream, &message);
     // A 2026-07-28 call that may need input of a 2025 HTTP upstream runs
     // in an upstream session of its own (relay::own_session).
     let mut own_session = None;
@@ -373,16 +359,12 @@ pub async fn fetch(
     message: Value,
 ) -> Result<Value, Failure> {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
-    let (session, slot) = match &request.client {
-        Client::Legacy(session) => (Some(session), Some(session.slot(&upstream.name))),
-        Client::Modern => (None, None),
-    };
-    let asks = session.map_or_else(Relayable::default, |s| s.asks);
+    let (session, slot, asks) = client_of(request, upstream, &message);
     let reply = send(
         upstream,
         message,
         slot.as_deref(),
-        session.map(|s| &**s),
+        session.as_deref(),
         asks,
         &request.forwarded,
     )
@@ -392,14 +374,31 @@ pub async fn fetch(
         .await
         .map_err(|error| upstream_failure(upstream, error))?;
     match response.get("error") {
-        Some(error) => {
-            let code = error.get("code").and_then(Value::as_i64);
-            let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-            let mut rpc = RpcError::new(code.unwrap_or(jsonrpc::INTERNAL_ERROR), message);
-            rpc.data = error.get("data").cloned();
-            Err((StatusCode::OK, rpc))
-        }
+        Some(error) => Err((StatusCode::OK, RpcError::from_wire(error))),
         None => Ok(response),
+    }
+}
+
+/// The client's session and its slot with `upstream` (2025 clients), and
+/// what the client can be asked, should a 2025 upstream ask: a 2025 client
+/// declared it once, a 2026-07-28 one says so per request.
+fn client_of(
+    request: &Request<'_>,
+    upstream: &Upstream,
+    message: &Value,
+) -> (Option<Arc<ClientSession>>, Option<Arc<SessionSlot>>, Relayable) {
+    match &request.client {
+        Client::Legacy(session) => (
+            Some(session.clone()),
+            Some(session.slot(&upstream.name)),
+            session.asks,
+        ),
+        Client::Modern => {
+            let declared = message
+                .pointer("/params/_meta")
+                .and_then(|meta| meta.get(protocol::META_CLIENT_CAPABILITIES));
+            (None, None, Relayable::of(declared))
+        }
     }
 }
 
