@@ -386,7 +386,11 @@ fn client_of(
     request: &Request<'_>,
     upstream: &Upstream,
     message: &Value,
-) -> (Option<Arc<ClientSession>>, Option<Arc<SessionSlot>>, Relayable) {
+) -> (
+    Option<Arc<ClientSession>>,
+    Option<Arc<SessionSlot>>,
+    Relayable,
+) {
     match &request.client {
         Client::Legacy(session) => (
             Some(session.clone()),

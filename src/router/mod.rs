@@ -15,7 +15,8 @@ use crate::exchange::{Client, Failure, Outcome, Request};
 use crate::jsonrpc::{self, Message, RpcError};
 use crate::metrics;
 use crate::pool::Unavailable;
-use crate::protocol::{self, Era, param_headers};
+use crate::protocol::param_headers::{self, ParamHeader};
+use crate::protocol::{self, Era};
 use crate::relay::{self, forward_request, standalone, subscriptions};
 use crate::traces::{self};
 use crate::upstream::Upstream;
@@ -217,7 +218,9 @@ async fn handle_request(
             // not revealed.
             let unknown = || invalid_params(format!("Unknown {what}: {name}"));
             let prompt = method == "prompts/get";
-            let (server, original) = match scope {
+            // What the catalog says of the tool's mirrored arguments, where
+            // the name was looked up anyway (on /mcp).
+            let (server, original, listed_headers) = match scope {
                 Scope::Server(server) => {
                     if server.listing.is_none()
                         && let Some(Err(unavailable)) =
@@ -234,7 +237,7 @@ async fn handle_request(
                             return Err(unknown());
                         }
                     }
-                    (server.name.clone(), None)
+                    (server.name.clone(), None, None)
                 }
                 Scope::Aggregate => {
                     let lookup = |catalog: &Catalog| {
@@ -243,9 +246,12 @@ async fn handle_request(
                         } else {
                             catalog.tool(name)
                         };
-                        found.map(|(server, entry)| (server.name.clone(), entry.original.clone()))
+                        found.map(|(server, entry)| {
+                            let headers = entry.param_headers.clone();
+                            (server.name.clone(), entry.original.clone(), headers)
+                        })
                     };
-                    let (server, original) = match lookup(&request.catalog) {
+                    let (server, original, headers) = match lookup(&request.catalog) {
                         Some(found) => found,
                         // Perhaps its upstream is configured but not serving
                         // yet (a fresh replica) or any more: never "unknown"
@@ -267,17 +273,23 @@ async fn handle_request(
                     if !request.caller.may_use(name) {
                         return Err(unknown());
                     }
-                    (server, Some(original))
+                    (server, Some(original), headers)
                 }
             };
             let upstream = request.pool.upstream(&server).ok_or_else(unknown)?;
+            let headers = mirrored_params(request, &upstream, method, &params, || match scope {
+                Scope::Aggregate => listed_headers,
+                Scope::Server(server) => request
+                    .catalog
+                    .entry_of(server, false, name)
+                    .and_then(|entry| entry.param_headers.clone()),
+            });
             let mut params = params;
             if let Some(original) = original {
                 params["name"] = Value::String(original.to_string());
             }
             let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
             let started = std::time::Instant::now();
-            let headers = mirrored_params(request, scope, &upstream, &message);
             let result = relay::forward_with(request, &upstream, message, id, headers).await;
             if method == "tools/call" {
                 // Time to the response (or, for a streamed one, its start).
@@ -441,33 +453,24 @@ async fn handle_request(
 /// The `Mcp-Param-*` headers a 2026-07-28 upstream requires with a call of
 /// a tool whose arguments it mirrors (`x-mcp-header`), for a 2025 client,
 /// which cannot know to send them (a 2026-07-28 client's own go through).
+/// `listed` gives the tool's annotations, asked only then.
 fn mirrored_params(
     request: &Request<'_>,
-    scope: Scope<'_>,
     upstream: &Upstream,
-    message: &Value,
+    method: &str,
+    params: &Value,
+    listed: impl FnOnce() -> Option<Arc<[ParamHeader]>>,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let needed = matches!(request.client, Client::Legacy(_))
-        && message.get("method").and_then(Value::as_str) == Some("tools/call")
+    let needed = method == "tools/call"
+        && matches!(request.client, Client::Legacy(_))
         && upstream.era().is_some_and(|era| *era == Era::Modern);
-    if !needed {
-        return Vec::new();
+    let headers = if needed { listed() } else { None };
+    match headers {
+        Some(headers) => {
+            param_headers::values(&headers, params.get("arguments").unwrap_or(&Value::Null))
+        }
+        None => Vec::new(),
     }
-    let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
-        return Vec::new();
-    };
-    let entry = match scope {
-        Scope::Server(server) => request.catalog.entry_of(server, false, name),
-        Scope::Aggregate => request
-            .catalog
-            .tool(&format!("{}{name}", upstream.prefix))
-            .map(|(_, entry)| entry),
-    };
-    let arguments = message.pointer("/params/arguments").unwrap_or(&Value::Null);
-    entry
-        .and_then(|entry| entry.param_headers.as_deref())
-        .map(|headers| param_headers::values(headers, arguments))
-        .unwrap_or_default()
 }
 
 fn only_upstream(request: &Request<'_>) -> Option<Arc<Upstream>> {
