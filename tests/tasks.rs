@@ -94,10 +94,22 @@ async fn tasks_run_and_route_back_by_id_through_either_endpoint_as_directly() {
         sorted,
         "/mcp lists every upstream's tasks: {through}"
     );
-    for id in through["taskStatuses"].as_array().into_iter().flatten() {
-        let id = id.as_str().unwrap_or_default();
+    // server-everything tells each task's progress (notifications/tasks/status,
+    // on the session's GET stream): through /mcp too, naming the ids the
+    // client holds, prefixed.
+    let statuses = |output: &Value| -> Vec<String> {
+        output["taskStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().map(String::from))
+            .collect()
+    };
+    assert!(!statuses(&direct).is_empty(), "directly: {direct}");
+    assert!(!statuses(&through).is_empty(), "/mcp: {through}");
+    for id in statuses(&through) {
         assert!(
-            through_ids.iter().any(|t| t == id),
+            through_ids.contains(&id),
             "a status names a task the client holds: {through}"
         );
     }
