@@ -110,46 +110,65 @@ async fn follow(
     uris: Vec<String>,
     listening: tokio::sync::oneshot::Sender<()>,
 ) {
-    // Told once: the stream's first message is the upstream's
-    // acknowledgement of what it will send.
-    let mut listening = Some(listening);
-    loop {
-        match upstream.listen_to_resources(&uris).await {
-            Ok(Some(mut messages)) => {
-                // A stream held for one client, like a followed session's.
-                let _open = crate::metrics::Live::FollowedStream.held();
-                while let Some(Ok(mut message)) = messages.recv().await {
+    // A stream held for one client, like a followed session's.
+    let _open = crate::metrics::Live::FollowedStream.held();
+    let mut updates = updates_of(upstream.clone(), uris, Some(listening));
+    while let Some(mut message) = updates.recv().await {
+        let Some(session) = session.upgrade() else {
+            return;
+        };
+        // A 2025 client knows nothing of the subscription id.
+        if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+            protocol::strip_modern_meta(params);
+        }
+        super::notify_client(&session, &message, &upstream.name);
+    }
+}
+
+/// The `notifications/resources/updated` a 2026-07-28 `upstream` sends
+/// for `uris`, on a listen stream opened again whenever it ends, until the
+/// receiver is dropped; `listening` is told at the upstream's first
+/// message (its acknowledgement). Ends at once for an upstream that offers
+/// no listen stream.
+fn updates_of(
+    upstream: Arc<Upstream>,
+    uris: Vec<String>,
+    mut listening: Option<tokio::sync::oneshot::Sender<()>>,
+) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            match upstream.listen_to_resources(&uris).await {
+                Ok(Some(mut messages)) => loop {
+                    let message = tokio::select! {
+                        message = messages.recv() => message,
+                        _ = tx.closed() => return,
+                    };
+                    let Some(Ok(message)) = message else { break };
                     if let Some(listening) = listening.take() {
                         let _ = listening.send(());
                     }
-                    if message.get("method").and_then(Value::as_str)
-                        != Some("notifications/resources/updated")
-                    {
-                        continue;
-                    }
-                    let Some(session) = session.upgrade() else {
+                    let updated = message.get("method").and_then(Value::as_str)
+                        == Some("notifications/resources/updated");
+                    if updated && tx.send(message).await.is_err() {
                         return;
-                    };
-                    // A 2025 client knows nothing of the subscription id.
-                    if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
-                        protocol::strip_modern_meta(params);
                     }
-                    super::notify_client(&session, &message, &upstream.name);
+                },
+                Ok(None) => {
+                    tracing::info!(upstream = %upstream.name, "offers no subscriptions/listen: resource subscriptions not delivered");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(upstream = %upstream.name, "resource subscriptions: {error}");
                 }
             }
-            Ok(None) => {
-                tracing::info!(upstream = %upstream.name, "offers no subscriptions/listen: resource subscriptions not delivered");
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(upstream = %upstream.name, "resource subscriptions: {error}");
+            tokio::select! {
+                _ = tokio::time::sleep(RELISTEN_AFTER) => {}
+                _ = tx.closed() => return,
             }
         }
-        if session.strong_count() == 0 {
-            return;
-        }
-        tokio::time::sleep(RELISTEN_AFTER).await;
-    }
+    });
+    rx
 }
 
 /// How long a 2026-07-28 client's listen stream waits for its upstreams
@@ -250,30 +269,21 @@ impl Updates {
     }
 }
 
-async fn follow_for_listener(upstream: &Upstream, updates: &Updates) {
+async fn follow_for_listener(upstream: &Arc<Upstream>, updates: &Updates) {
     let uris: Vec<String> = updates.uris.iter().cloned().collect();
     if upstream.era().is_some_and(|era| *era == Era::Modern) {
-        loop {
-            match upstream.listen_to_resources(&uris).await {
-                Ok(Some(mut messages)) => {
-                    while let Some(Ok(message)) = messages.recv().await {
-                        // Its first message acknowledges the listen.
-                        updates.listening();
-                        if !updates.pass(message).await {
-                            return;
-                        }
-                    }
-                }
-                Ok(None) => {
-                    tracing::info!(upstream = %upstream.name, "offers no subscriptions/listen: resource subscriptions not delivered");
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(upstream = %upstream.name, "resource subscriptions: {error}")
-                }
+        let listening = updates
+            .ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut updated = updates_of(upstream.clone(), uris, listening);
+        while let Some(message) = updated.recv().await {
+            if !updates.pass(message).await {
+                return;
             }
-            tokio::time::sleep(RELISTEN_AFTER).await;
         }
+        return;
     }
     if !upstream.may_stream_to_clients() {
         tracing::info!(upstream = %upstream.name, "a 2025 upstream without a session stream: resource subscriptions not delivered");
